@@ -1,0 +1,101 @@
+"""Command line of ``delete-org-bot``: run the app (default), and small operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from types import FrameType
+
+from cryptography.fernet import Fernet
+
+from bot.config import Config, ConfigError, load_config, read_environment
+
+logger = logging.getLogger("bot")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL at INFO; keep the app's log about the app.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def run(config: Config) -> int:
+    """Run the app until SIGTERM or SIGINT: Socket Mode when ``SLACK_APP_TOKEN`` is set, else
+    HTTP mode on ``HOST:PORT`` at ``/slack/events``. Returns the process exit code."""
+    from bot.app import create_app
+    from bot.server import EVENTS_PATH, make_http_server
+
+    runtime = create_app(config)
+    runtime.sweeper.start()
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    signal.signal(signal.SIGINT, _raise_system_exit)
+    try:
+        if config.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(runtime.app, config.slack_app_token)
+            logger.info("delete-org-bot ready (Socket Mode)")
+            try:
+                handler.start()  # type: ignore[no-untyped-call]
+            finally:
+                handler.close()  # type: ignore[no-untyped-call]
+        else:
+            server = make_http_server(runtime.app, config.host, config.port)
+            logger.info(
+                "delete-org-bot ready: HTTP on %s:%s%s",
+                config.host,
+                server.effective_port,  # type: ignore[union-attr]
+                EVENTS_PATH,
+            )
+            server.run()
+    except SystemExit:
+        pass
+    finally:
+        logger.info("shutting down: finishing in-flight work")
+        runtime.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point of the ``delete-org-bot`` console script."""
+    parser = argparse.ArgumentParser(prog="delete-org-bot", description=__doc__)
+    parser.add_argument("--env-file", help="read variables from this .env file (environment wins)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the app (the default)")
+    sub.add_parser("check-config", help="validate the configuration and exit")
+    sub.add_parser("generate-key", help="print a new key for DELETE_ORG_ENCRYPTION_KEY")
+    fake = sub.add_parser("fake-coveo", help="run a local fake of the Coveo Platform API")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args(argv)
+
+    if args.command == "generate-key":
+        print(Fernet.generate_key().decode("ascii"))
+        return 0
+    if args.command == "fake-coveo":
+        from bot.emulator.coveo import main as fake_main
+
+        return fake_main(["--host", args.host, "--port", str(args.port)])
+    env = dict(environ) if environ is not None else read_environment(args.env_file)
+    try:
+        config = load_config(env)
+    except ConfigError as error:
+        print(f"delete-org-bot: {error}", file=sys.stderr)
+        print("See .env.example for every variable.", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(f"configuration OK ({'Socket Mode' if config.socket_mode else 'HTTP mode'})")
+        return 0
+    _setup_logging(config.log_level)
+    return run(config)

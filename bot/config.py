@@ -1,0 +1,199 @@
+"""Configuration: read and validate every environment variable at start-up, in one place."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DEFAULT_CONFIRM_TIMEOUT = 120
+"""Seconds a preview card stays confirmable when ``DELETE_ORG_CONFIRM_TIMEOUT`` is unset."""
+CONFIRM_TIMEOUT_RANGE = (10, 1800)
+"""Allowed ``DELETE_ORG_CONFIRM_TIMEOUT`` values, in seconds, inclusive. 1800 s is also the
+lifetime of a Slack ``response_url``, which the app may need until the card ends."""
+DEFAULT_SWEEP_INTERVAL = 5
+SWEEP_INTERVAL_RANGE = (1, 25)
+"""Seconds between two passes of the expiry sweeper; kept under 30 s so an expired card
+is marked expired within 30 s of its deadline."""
+DEFAULT_PORT = 3000
+DEFAULT_DB = "delete-org-bot.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(Exception):
+    """One or more environment variables are missing or invalid; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings. Secrets are excluded from ``repr`` so a logged config leaks nothing.
+
+    Times are in seconds. ``slack_api_url`` ends with ``/`` (as ``slack_sdk.WebClient`` expects);
+    ``coveo_platform_url`` has no trailing ``/``.
+    """
+
+    slack_bot_token: str = field(repr=False)
+    slack_signing_secret: str | None = field(repr=False)
+    slack_app_token: str | None = field(repr=False)
+    slack_api_url: str | None
+    coveo_platform_url: str | None
+    db_path: Path
+    confirm_timeout: int
+    encryption_keys: tuple[str, ...] = field(repr=False)
+    port: int = DEFAULT_PORT
+    host: str = "0.0.0.0"  # noqa: S104 - Slack must reach the server in HTTP mode
+    sweep_interval: int = DEFAULT_SWEEP_INTERVAL
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        """True when ``SLACK_APP_TOKEN`` is set: connect out over Socket Mode, serve no HTTP."""
+        return self.slack_app_token is not None
+
+    @property
+    def key_file(self) -> Path:
+        """Where a generated encryption key lives when ``DELETE_ORG_ENCRYPTION_KEY`` is unset."""
+        return self.db_path.with_name(self.db_path.name + ".key")
+
+
+def _int_in_range(
+    environ: Mapping[str, str], name: str, default: int, low: int, high: int, problems: list[str]
+) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be a whole number of seconds from {low} to {high}")
+        return default
+    if not low <= value <= high:
+        problems.append(f"{name} must be from {low} to {high} (got {value})")
+        return default
+    return value
+
+
+def _http_url(environ: Mapping[str, str], name: str, problems: list[str]) -> str | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(f"{name} must be an http(s) URL such as https://example.com/api/")
+        return None
+    return raw
+
+
+def is_fernet_key(key: str) -> bool:
+    """Return True if ``key`` is a Fernet key: 32 bytes in URL-safe base64 (44 characters).
+
+    Source: the Fernet spec (github.com/fernet/spec), as implemented by ``cryptography``.
+    """
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32 and len(key) == 44
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
+
+
+def load_config(environ: Mapping[str, str]) -> Config:
+    """Build a :class:`Config` from ``environ`` (normally ``os.environ``).
+
+    Raises:
+        ConfigError: listing every missing or invalid variable at once. Messages name the
+            variable and the rule, never the secret value.
+    """
+    problems: list[str] = []
+
+    bot_token = environ.get("SLACK_BOT_TOKEN", "").strip()
+    if not bot_token:
+        problems.append("SLACK_BOT_TOKEN is required (the bot token, xoxb-...)")
+    elif not bot_token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+
+    app_token = environ.get("SLACK_APP_TOKEN", "").strip() or None
+    if app_token is not None and not app_token.startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+
+    signing_secret = environ.get("SLACK_SIGNING_SECRET", "").strip() or None
+    if signing_secret is None and app_token is None:
+        problems.append(
+            "SLACK_SIGNING_SECRET is required in HTTP mode (set SLACK_APP_TOKEN for Socket Mode)"
+        )
+
+    slack_api_url = _http_url(environ, "SLACK_API_URL", problems)
+    if slack_api_url is not None and not slack_api_url.endswith("/"):
+        slack_api_url += "/"
+    coveo_url = _http_url(environ, "COVEO_PLATFORM_URL", problems)
+    if coveo_url is not None:
+        coveo_url = coveo_url.rstrip("/")
+
+    db_raw = environ.get("DELETE_ORG_DB", "").strip() or DEFAULT_DB
+    db_path = Path(db_raw)
+    if db_path.is_dir():
+        problems.append("DELETE_ORG_DB must name a file, not a directory")
+
+    low, high = CONFIRM_TIMEOUT_RANGE
+    timeout = _int_in_range(
+        environ, "DELETE_ORG_CONFIRM_TIMEOUT", DEFAULT_CONFIRM_TIMEOUT, low, high, problems
+    )
+    low, high = SWEEP_INTERVAL_RANGE
+    sweep = _int_in_range(
+        environ, "DELETE_ORG_SWEEP_INTERVAL", DEFAULT_SWEEP_INTERVAL, low, high, problems
+    )
+    port = _int_in_range(environ, "PORT", DEFAULT_PORT, 1, 65535, problems)
+    host = environ.get("HOST", "").strip() or "0.0.0.0"  # noqa: S104
+
+    keys_raw = environ.get("DELETE_ORG_ENCRYPTION_KEY", "").strip()
+    keys: tuple[str, ...] = ()
+    if keys_raw:
+        keys = tuple(part.strip() for part in keys_raw.split(",") if part.strip())
+        bad = [str(i + 1) for i, key in enumerate(keys) if not is_fernet_key(key)]
+        if bad:
+            problems.append(
+                "DELETE_ORG_ENCRYPTION_KEY: key(s) number "
+                + ", ".join(bad)
+                + " are not Fernet keys (44 URL-safe base64 characters); "
+                "make one with `delete-org-bot generate-key`"
+            )
+
+    level = (environ.get("LOG_LEVEL", "").strip() or "INFO").upper()
+    if level not in LOG_LEVELS:
+        problems.append("LOG_LEVEL must be one of " + ", ".join(LOG_LEVELS))
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        slack_bot_token=bot_token,
+        slack_signing_secret=signing_secret,
+        slack_app_token=app_token,
+        slack_api_url=slack_api_url,
+        coveo_platform_url=coveo_url,
+        db_path=db_path,
+        confirm_timeout=timeout,
+        encryption_keys=keys,
+        port=port,
+        host=host,
+        sweep_interval=sweep,
+        log_level=level,
+    )
+
+
+def read_environment(env_file: str | None = None) -> dict[str, str]:
+    """The process environment, over the values of ``env_file`` (a ``.env`` file) when given:
+    variables already set in the environment win. The only reader of ``os.environ``."""
+    merged: dict[str, str] = {}
+    if env_file:
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ)
+    return merged

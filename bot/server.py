@@ -1,0 +1,50 @@
+"""Serving the app in HTTP mode on waitress, a multi-threaded production WSGI server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress.server import create_server
+
+if TYPE_CHECKING:
+    from waitress.server import BaseWSGIServer, MultiSocketServer
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+HTTP_THREADS = 16
+"""waitress worker threads; each holds a request until its ack (at most Slack's 3 s)."""
+
+StartResponse = Callable[..., Any]
+
+
+def make_wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """WSGI callable: Slack requests at ``POST /slack/events`` (signature checked by Bolt),
+    ``GET /healthz`` answers ``ok`` for load balancers, anything else 404."""
+    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        return slack(environ, start_response)
+
+    return wsgi
+
+
+def make_http_server(app: App, host: str, port: int) -> MultiSocketServer | BaseWSGIServer:
+    """Create (not start) the waitress server; ``port`` 0 picks a free port
+    (read it back from ``server.effective_port``)."""
+    return create_server(
+        make_wsgi_app(app),
+        host=host,
+        port=port,
+        threads=HTTP_THREADS,
+        ident="delete-org-bot",
+        clear_untrusted_proxy_headers=True,
+    )

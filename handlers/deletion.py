@@ -1,0 +1,506 @@
+"""The deletion workflow: preview → confirm or cancel or expire → one DELETE → outcome in thread.
+
+Listeners call into :class:`DeletionFlow` after they have acked; the expiry sweeper calls
+:meth:`DeletionFlow.expire_due`. Every state change goes through the store's compare-and-set
+transitions, so a double click, a click racing the sweeper, or Confirm racing Cancel, can
+never cause a second ``DELETE``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.coveo import CoveoAPIError, CoveoError, CoveoUnavailable, Organization
+from bot.orgid import OrgRef
+from handlers import blocks, messages
+from handlers.delivery import DeliveryError
+from handlers.deps import Actor, Deps
+from handlers.messages import esc, region_label
+from storage import (
+    DELETED,
+    DELETING,
+    FAILED,
+    PENDING,
+    UNKNOWN,
+    DeletionRequest,
+    Link,
+    LinkUnreadable,
+    LiveRequestExists,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a confirmed deletion ended: ``state`` is deleted, failed or unknown."""
+
+    state: str
+    http_status: int | None
+    request_id: str | None
+    code: str | None
+    detail: str | None
+    text: str
+    relink: bool = False
+
+
+class DeletionFlow:
+    """Runs every step of a deletion request. Methods are called after the Slack ack."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.store = deps.store
+        self.coveo = deps.coveo
+        self.delivery = deps.delivery
+
+    # -- telling people ----------------------------------------------------------------------
+    def tell(self, actor: Actor, text: str, block_list: list[blocks.Block] | None = None) -> None:
+        """Send ``actor`` a private message; a delivery failure is logged, never raised."""
+        try:
+            self.delivery.private(
+                channel_id=actor.channel_id,
+                user_id=actor.user_id,
+                text=text,
+                blocks=block_list,
+                response_url=actor.response_url,
+            )
+        except DeliveryError as error:
+            logger.warning("could not tell %s privately: %s", actor.user_id, error.error)
+
+    def prompt_link(self, actor: Actor, reason: str) -> None:
+        """Private message with how to get a token and the **Link Coveo account** button."""
+        self.tell(actor, reason, blocks.build_link_prompt(reason))
+
+    def usable_link(self, actor: Actor) -> Link | None:
+        """The actor's link if it can be used now; otherwise prompt them to (re)link → None."""
+        now = self.deps.clock()
+        try:
+            link = self.store.get_link(actor.workspace, actor.user_id)
+        except LinkUnreadable:
+            self.prompt_link(actor, messages.LINK_UNREADABLE)
+            return None
+        if link is None:
+            self.prompt_link(actor, messages.NOT_LINKED)
+            return None
+        if link.usable and link.expires_at is not None and link.expires_at <= now:
+            self.store.mark_link_invalid(actor.workspace, actor.user_id, now, "expired")
+            link = None
+        if link is None or not link.usable:
+            self.prompt_link(actor, messages.RELINK)
+            return None
+        return link
+
+    # -- request -----------------------------------------------------------------------------
+    def _refuse(
+        self, actor: Actor, ref: OrgRef, region: str | None, text: str, **audit: object
+    ) -> None:
+        self.store.record_event(
+            self.deps.clock(),
+            "refused",
+            workspace=actor.workspace,
+            actor_id=actor.user_id,
+            org_id=ref.org_id,
+            region=region,
+            http_status=audit.get("http_status"),  # type: ignore[arg-type]
+            coveo_request_id=audit.get("coveo_request_id"),  # type: ignore[arg-type]
+            detail=str(audit.get("detail") or "")[:500] or None,
+        )
+        self.tell(actor, text)
+
+    def request(self, actor: Actor, ref: OrgRef) -> None:
+        """Handle ``/delete-org <org-id>`` after the ack: look the organization up with the
+        requester's own token and post the preview card (or say privately why not)."""
+        link = self.usable_link(actor)
+        if link is None:
+            return
+        if ref.region_hint and ref.region_hint != link.region:
+            self._refuse(
+                actor,
+                ref,
+                link.region,
+                messages.region_mismatch(ref.region_hint, link.region),
+                detail="admin console URL of another region",
+            )
+            return
+        live = self.store.live_request_for_org(ref.org_id, link.region)
+        if live is not None and (live.state == DELETING or live.expires_at > self.deps.clock()):
+            self.tell(
+                actor,
+                messages.already_live(live.org_id, live.requester_id, live.channel_id, live.state),
+            )
+            return
+        try:
+            org = self.coveo.get_organization(link.token, link.region, ref.org_id)
+        except CoveoError as error:
+            self._preview_failed(actor, ref, link, error)
+            return
+        if org.id != ref.org_id:
+            self._refuse(
+                actor,
+                ref,
+                link.region,
+                f"Coveo answered with organization `{esc(org.id)}` for `{esc(ref.org_id)}`;"
+                " refusing to go on. Nothing was deleted.",
+                detail="id mismatch",
+            )
+            return
+        if not org.deletable_state:
+            text = messages.not_deletable(org.id, org.read_only, org.life_cycle_state)
+            self._refuse(actor, ref, link.region, text, detail="organization read-only or paused")
+            return
+        self._create_and_post(actor, link, org)
+
+    def _preview_failed(self, actor: Actor, ref: OrgRef, link: Link, error: CoveoError) -> None:
+        explanation = messages.explain_coveo_error(
+            error, org_id=ref.org_id, region=link.region, deleting=False
+        )
+        if isinstance(error, CoveoAPIError) and error.status == 401:
+            self.store.mark_link_invalid(
+                actor.workspace, actor.user_id, self.deps.clock(), "HTTP 401"
+            )
+        text = f"Could not preview `{esc(ref.org_id)}`: " + explanation.as_text()
+        self.store.record_event(
+            self.deps.clock(),
+            "refused",
+            workspace=actor.workspace,
+            actor_id=actor.user_id,
+            org_id=ref.org_id,
+            region=link.region,
+            http_status=explanation.status,
+            coveo_request_id=explanation.request_id,
+            detail=explanation.summary,
+        )
+        if explanation.relink:
+            self.tell(actor, text, blocks.build_link_prompt(text))
+        else:
+            self.tell(actor, text)
+
+    def _create_and_post(self, actor: Actor, link: Link, org: Organization) -> None:
+        now = self.deps.clock()
+        try:
+            request = self.store.create_request(
+                workspace=actor.workspace,
+                team_id=actor.team_id,
+                requester_id=actor.user_id,
+                channel_id=actor.channel_id,
+                org_id=org.id,
+                org_name=org.display_name,
+                org_type=org.type,
+                region=link.region,
+                response_url=actor.response_url,
+                now=now,
+                expires_at=now + _seconds(self.deps.confirm_timeout),
+            )
+        except LiveRequestExists as clash:
+            live = clash.existing
+            self.tell(
+                actor,
+                messages.already_live(live.org_id, live.requester_id, live.channel_id, live.state),
+            )
+            return
+        try:
+            delivery, ts = self.delivery.post_card(
+                channel_id=actor.channel_id,
+                text=blocks.preview_fallback_text(request),
+                blocks=blocks.build_preview_card(request, org),
+                response_url=actor.response_url,
+            )
+        except DeliveryError as error:
+            logger.warning("preview card for %s not posted: %s", request.id, error.error)
+            self.store.abandon(request.id, self.deps.clock(), f"card not posted: {error.error}")
+            self.tell(actor, messages.card_not_posted(error.error))
+            return
+        self.store.attach_card(request.id, delivery=delivery, card_ts=ts)
+
+    # -- clicks ------------------------------------------------------------------------------
+    def _load_for_click(
+        self, actor: Actor, request_id: str, message_ts: str | None
+    ) -> DeletionRequest | None:
+        request = self.store.get_request(request_id) if _plausible_id(request_id) else None
+        if request is None or request.workspace != actor.workspace:
+            self.tell(actor, messages.CARD_GONE)
+            return None
+        if actor.response_url:
+            self.store.remember_response_url(request.id, actor.response_url)
+        if message_ts and not request.card_ts:
+            self.store.attach_card(request.id, delivery=request.delivery, card_ts=message_ts)
+        refreshed = self.store.get_request(request.id)
+        if refreshed is None:  # pragma: no cover - rows are never deleted
+            return None
+        if actor.user_id != refreshed.requester_id:
+            self.store.record_event(
+                self.deps.clock(),
+                "click_refused",
+                workspace=actor.workspace,
+                actor_id=actor.user_id,
+                request_id=refreshed.id,
+                org_id=refreshed.org_id,
+                region=refreshed.region,
+                detail="only the requester can decide",
+            )
+            self.tell(actor, messages.ONLY_REQUESTER.format(requester=refreshed.requester_id))
+            return None
+        return refreshed
+
+    def _not_pending(self, actor: Actor, request_id: str) -> None:
+        now = self.deps.clock()
+        current = self.store.get_request(request_id)
+        if current is None:  # pragma: no cover - rows are never deleted
+            return
+        if current.state == PENDING and current.expires_at <= now:
+            expired = self.store.expire(current.id, now)
+            if expired is not None:
+                self.announce_expired(expired, actor.response_url)
+            self.tell(actor, messages.expired_at_click(current.org_id))
+            return
+        if current.state == PENDING:  # someone else's transition lost a race; nothing to say
+            self.tell(actor, messages.CARD_GONE)
+            return
+        self.tell(actor, messages.not_pending(current.state, current.org_id))
+
+    def cancel(self, actor: Actor, request_id: str, message_ts: str | None) -> None:
+        """The requester clicked **Cancel**: pending → cancelled; card and thread say so."""
+        request = self._load_for_click(actor, request_id, message_ts)
+        if request is None:
+            return
+        cancelled = self.store.cancel(request.id, actor.user_id, self.deps.clock())
+        if cancelled is None:
+            self._not_pending(actor, request.id)
+            return
+        self._announce(
+            cancelled,
+            card=f":no_entry_sign: Cancelled by <@{actor.user_id}>. Nothing was deleted.",
+            thread=f"Cancelled by <@{actor.user_id}>. Nothing was deleted.",
+            response_url=actor.response_url,
+        )
+
+    def confirm(self, actor: Actor, request_id: str, message_ts: str | None) -> None:
+        """The requester clicked **Confirm deletion**: at most one ``DELETE``, then the outcome
+        on the card and in its thread."""
+        request = self._load_for_click(actor, request_id, message_ts)
+        if request is None:
+            return
+        started = self.store.start_deletion(request.id, actor.user_id, self.deps.clock())
+        if started is None:
+            self._not_pending(actor, request.id)
+            return
+        outcome = self._delete(actor, started)
+        finished = self.store.finish(
+            started.id,
+            outcome=outcome.state,
+            now=self.deps.clock(),
+            actor_id=actor.user_id,
+            http_status=outcome.http_status,
+            coveo_request_id=outcome.request_id,
+            error_code=outcome.code,
+            error_detail=outcome.detail,
+        )
+        final = finished or started
+        card_line = {
+            DELETED: f":wastebasket: Deleted by <@{actor.user_id}>"
+            f" {blocks.slack_date(self.deps.clock())}. {messages.BACKUP_NOTE}",
+            FAILED: ":x: Not deleted. Details in the thread.",
+            UNKNOWN: ":grey_question: Outcome unknown. Details in the thread.",
+        }[outcome.state]
+        self._announce(final, card=card_line, thread=outcome.text, response_url=actor.response_url)
+        if outcome.relink:
+            self.prompt_link(actor, messages.RELINK)
+
+    def _delete(self, actor: Actor, request: DeletionRequest) -> Outcome:
+        """Send the one DELETE and classify what happened."""
+        try:
+            link = self.store.get_link(request.workspace, request.requester_id)
+        except LinkUnreadable:
+            link = None
+        if link is None or not link.usable:
+            reason = "your Coveo link was removed or refused since the card was posted."
+            return Outcome(
+                FAILED,
+                None,
+                None,
+                "NOT_LINKED",
+                reason,
+                messages.link_problem_at_confirm(reason),
+                True,
+            )
+        if link.region != request.region:
+            reason = "your linked token is now for another region than this card."
+            return Outcome(
+                FAILED,
+                None,
+                None,
+                "REGION_CHANGED",
+                reason,
+                messages.link_problem_at_confirm(reason),
+            )
+        try:
+            self.delivery.update_card(
+                request,
+                text=f"Deleting {request.org_id}…",
+                blocks=blocks.build_final_card(
+                    request, f":hourglass_flowing_sand: Deleting… (confirmed by <@{actor.user_id}>)"
+                ),
+                response_url=actor.response_url,
+            )
+        except DeliveryError as error:
+            logger.warning("card %s not marked as deleting: %s", request.id, error.error)
+        try:
+            result = self.coveo.delete_organization(link.token, link.region, request.org_id)
+        except CoveoAPIError as error:
+            if error.status >= 500:
+                return self._verify(link, request, error)
+            if error.status == 401:
+                self.store.mark_link_invalid(
+                    request.workspace, request.requester_id, self.deps.clock(), "HTTP 401"
+                )
+            return self._failed(request, error)
+        except CoveoUnavailable as error:
+            if error.maybe_sent:
+                return self._verify(link, request, error)
+            return self._failed(request, error)
+        except CoveoError as error:
+            return self._failed(request, error)
+        name = esc(request.org_name or request.org_id)
+        rid = f" Coveo request ID: `{esc(result.request_id)}`." if result.request_id else ""
+        text = (
+            f":white_check_mark: `{result.status} No Content` — organization *{name}*"
+            f" (`{esc(request.org_id)}`, region {region_label(request.region)}) was deleted by"
+            f" <@{actor.user_id}>.{rid}\n{messages.BACKUP_NOTE}"
+        )
+        return Outcome(DELETED, result.status, result.request_id, None, None, text)
+
+    def _failed(self, request: DeletionRequest, error: CoveoError) -> Outcome:
+        explanation = messages.explain_coveo_error(
+            error, org_id=request.org_id, region=request.region, deleting=True
+        )
+        state = UNKNOWN if explanation.code == "TIMEOUT" else FAILED
+        head = ":grey_question: Outcome unknown" if state == UNKNOWN else ":x: Not deleted"
+        text = f"{head} — `{esc(request.org_id)}`: {explanation.as_text()}"
+        return Outcome(
+            state,
+            explanation.status,
+            explanation.request_id,
+            explanation.code,
+            explanation.detail or explanation.summary,
+            text,
+            explanation.relink,
+        )
+
+    def _verify(self, link: Link, request: DeletionRequest, error: CoveoError) -> Outcome:
+        """After a timeout or 5xx on DELETE, read the organization once to learn the truth;
+        never send a second DELETE."""
+        first = messages.explain_coveo_error(
+            error, org_id=request.org_id, region=request.region, deleting=True
+        )
+        try:
+            org = self.coveo.get_organization(link.token, link.region, request.org_id)
+        except CoveoAPIError as check:
+            if check.status == 404:
+                text = (
+                    f":white_check_mark: Deleted — `{esc(request.org_id)}`: the DELETE got no clear"
+                    f" answer ({first.summary}), but a lookup shows the organization no longer"
+                    f" exists. {messages.BACKUP_NOTE}"
+                )
+                return Outcome(
+                    DELETED,
+                    first.status,
+                    check.request_id or first.request_id,
+                    first.code,
+                    "confirmed by lookup (404)",
+                    text,
+                )
+            return self._unknown(request, first)
+        except CoveoError:
+            return self._unknown(request, first)
+        if org.life_cycle_state == "DELETING":
+            text = (
+                f":white_check_mark: Deleted — `{esc(request.org_id)}`: Coveo reports the"
+                f" organization as being deleted. {messages.BACKUP_NOTE}"
+            )
+            return Outcome(
+                DELETED, first.status, first.request_id, first.code, "lifeCycleState DELETING", text
+            )
+        text = (
+            f":x: Not deleted — `{esc(request.org_id)}` still exists after the DELETE failed."
+            f"\n{first.as_text()}"
+        )
+        detail = "still exists after: " + (first.detail or first.summary)
+        return Outcome(
+            FAILED, first.status, first.request_id, first.code or "NOT_DELETED", detail, text
+        )
+
+    def _unknown(self, request: DeletionRequest, first: messages.Explanation) -> Outcome:
+        text = (
+            f":grey_question: Outcome unknown — `{esc(request.org_id)}`: {first.summary}, and a"
+            " follow-up lookup could not tell whether it still exists.\n"
+            f"*Next step:* check in the Administration Console whether `{esc(request.org_id)}`"
+            " still exists and report it in this thread. Do not ask again blindly."
+        )
+        return Outcome(
+            UNKNOWN, first.status, first.request_id, first.code or "UNKNOWN", first.summary, text
+        )
+
+    # -- expiry ------------------------------------------------------------------------------
+    def announce_expired(self, request: DeletionRequest, response_url: str | None) -> None:
+        """Turn an expired card into "Expired — nothing was deleted" and say so in its thread."""
+        self._announce(
+            request,
+            card=":hourglass: Expired — nothing was deleted (not confirmed in time).",
+            thread="Expired — nothing was deleted. The requester did not confirm in time.",
+            response_url=response_url,
+        )
+
+    def expire_due(self) -> int:
+        """Expire every pending request past its deadline; returns how many this call expired."""
+        count = 0
+        for due in self.store.due_for_expiry(self.deps.clock()):
+            expired = self.store.expire(due.id, self.deps.clock())
+            if expired is not None:
+                count += 1
+                self.announce_expired(expired, expired.response_url)
+        return count
+
+    def _announce(
+        self, request: DeletionRequest, *, card: str, thread: str, response_url: str | None
+    ) -> None:
+        url = response_url or request.response_url
+        try:
+            self.delivery.update_card(
+                request,
+                text=f"{request.org_id}: {request.state}",
+                blocks=blocks.build_final_card(request, card),
+                response_url=url,
+            )
+        except DeliveryError as error:
+            self._delivery_failed(request, "card update", error)
+        current = self.store.get_request(request.id) or request
+        try:
+            self.delivery.thread_reply(current, text=thread, response_url=url)
+        except DeliveryError as error:
+            self._delivery_failed(request, "thread reply", error)
+
+    def _delivery_failed(self, request: DeletionRequest, what: str, error: DeliveryError) -> None:
+        logger.warning("%s for request %s failed: %s", what, request.id, error.error)
+        self.store.record_event(
+            self.deps.clock(),
+            "slack_delivery_failed",
+            workspace=request.workspace,
+            request_id=request.id,
+            org_id=request.org_id,
+            region=request.region,
+            detail=f"{what}: {error.error}",
+        )
+
+
+def _seconds(value: int) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def _plausible_id(request_id: str) -> bool:
+    return (
+        16 <= len(request_id) <= 64
+        and all(c.isalnum() or c in "-_" for c in request_id)
+        and request_id.isascii()
+    )

@@ -1,0 +1,303 @@
+"""User-facing text, and the one place that turns errors into messages a person can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.coveo import (
+    REGION_LABELS,
+    CoveoAPIError,
+    CoveoError,
+    CoveoProtocolError,
+    CoveoTimeout,
+    CoveoUnavailable,
+    NotAUserToken,
+)
+from bot.orgid import MAX_ORG_ID_LENGTH, OrgIdError
+from handlers.ids import COMMAND
+
+USAGE = (
+    f"*{COMMAND}* deletes a Coveo organization after you confirm it.\n"
+    f"• `{COMMAND} <org-id>`: preview the organization, then *Confirm deletion* or *Cancel*\n"
+    f"• `{COMMAND} link`: link your own Coveo access token (needed once, and again when it"
+    " expires)\n"
+    f"• `{COMMAND} unlink`: forget your token\n"
+    f"• `{COMMAND} status`: show your link\n"
+    f"• `{COMMAND} help`: this text\n"
+    f"An organization ID looks like `mycoveoorganizationg8tp8wu3`: lowercase letters, digits and"
+    f" hyphens, at most {MAX_ORG_ID_LENGTH} characters. You can also paste its Admin Console URL."
+)
+HOW_TO_GET_TOKEN = (
+    "To get your personal Coveo access token: sign in to the Coveo Administration Console, open"
+    " your browser's developer tools, and copy the `coveo-access-token` value from local storage"
+    " (it lasts up to 4 hours), or run `coveo auth:login` then `coveo config:get accessToken`"
+    " with the Coveo CLI (24 hours). API keys cannot delete organizations."
+)
+NOT_LINKED = (
+    "You have not linked a Coveo account yet. Deletions are made with *your own* Coveo access"
+    " token, so Coveo checks your own privileges."
+)
+RELINK = "Coveo no longer accepts your linked token (it expired or was revoked). Link a fresh one."
+LINK_UNREADABLE = (
+    "Your stored token can no longer be read (the app's encryption key changed). Link it again."
+)
+UNLINKED = "Your Coveo token was removed from this app."
+NOT_LINKED_STATUS = "You have not linked a Coveo account. Run `/delete-org link`."
+ONLY_REQUESTER = "Only <@{requester}> can confirm or cancel this deletion."
+CARD_GONE = "This deletion request is not known any more. Nothing was deleted."
+BACKUP_NOTE = (
+    "Deletion is permanent. Coveo keeps a backup for 30 days; only Coveo Support can restore it."
+)
+MODAL_OPEN_FAILED = (
+    "Slack could not open the link form ({error}). Run `/delete-org link` again; the form must"
+    " open within 3 seconds."
+)
+INTERNAL_ERROR = (
+    "Something went wrong inside delete-org-bot; nothing was deleted by this step. The error"
+    " was logged for the operators. Try again, and tell your Slack admins if it repeats."
+)
+
+
+def esc(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` so text from users or Coveo cannot form Slack markup
+    (mentions, links, ``<!channel>``). Source: docs.slack.dev/messaging/formatting-message-text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def region_label(region: str) -> str:
+    """Human label of a Coveo region key (``eu`` → ``EU``)."""
+    return REGION_LABELS.get(region, region.upper())
+
+
+def org_id_problem(error: OrgIdError) -> str:
+    """Message for an argument that is not a valid organization ID (nothing was called)."""
+    return (
+        f"`{esc(error.shown)}` is not a valid organization ID: {error.problem}.\n"
+        f"Nothing was looked up or deleted. Example: `{COMMAND} mycoveoorganizationg8tp8wu3`."
+        f" Type `{COMMAND} help` for more."
+    )
+
+
+def region_mismatch(url_region: str, link_region: str) -> str:
+    """The Admin Console URL names another region than the user's linked token."""
+    return (
+        f"That URL is for an organization in region {region_label(url_region)}, but your linked"
+        f" token is for region {region_label(link_region)}. Nothing was looked up. Run"
+        f" `{COMMAND} link` and pick {region_label(url_region)} to manage that organization."
+    )
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A Coveo failure as shown to people.
+
+    ``summary``: one line (status, code); ``detail``: Coveo's message; ``request_id``: Coveo's
+    ``X-Request-ID``; ``next_step``: what to do now; ``relink``: offer the Link button.
+    """
+
+    summary: str
+    detail: str | None
+    request_id: str | None
+    next_step: str
+    relink: bool = False
+    status: int | None = None
+    code: str | None = None
+
+    def as_text(self) -> str:
+        """Render as Slack mrkdwn (Coveo's words escaped)."""
+        lines = [self.summary]
+        if self.detail:
+            lines.append(f"Coveo says: _{esc(self.detail)}_")
+        if self.request_id:
+            lines.append(f"Coveo request ID: `{esc(self.request_id)}`")
+        lines.append(f"*Next step:* {self.next_step}")
+        return "\n".join(lines)
+
+
+def explain_coveo_error(
+    error: CoveoError, *, org_id: str, region: str, deleting: bool
+) -> Explanation:
+    """Turn any :class:`~bot.coveo.CoveoError` into an :class:`Explanation`.
+
+    ``deleting`` is True for the ``DELETE`` call (then a timeout means the outcome is unknown)
+    and False for the preview lookup (then nothing can have been deleted).
+    """
+    where = region_label(region)
+    if isinstance(error, CoveoAPIError):
+        summary = f"HTTP {error.status}" + (f" `{esc(error.code)}`" if error.code else "")
+        status = error.status
+        relink = False
+        if status == 401:
+            next_step = (
+                f"Coveo refused your token (expired or revoked). Run `{COMMAND} link` again."
+            )
+            relink = True
+        elif error.read_only:
+            next_step = (
+                "The organization is paused or read-only, and Coveo cannot delete it in that"
+                " state. Reactivate it first (sign in to its Administration Console, which"
+                " resumes a paused organization), then try again. An organization whose"
+                " subscription ended stays read-only: contact Coveo Support."
+            )
+        elif status in (403, 404) and not deleting:
+            next_step = (
+                f"No access, or no such organization `{esc(org_id)}` in region {where}. Check"
+                f" the ID, and that your linked token is for the right region"
+                f" (`{COMMAND} status`)."
+            )
+        elif status == 403:
+            next_step = (
+                f"You have no access to `{esc(org_id)}` in region {where}, or lack the"
+                " *Organization - Edit* privilege there. Ask an administrator of that"
+                " organization to grant it, or check the organization ID and region."
+            )
+        elif status == 404:
+            next_step = (
+                f"No organization `{esc(org_id)}` is visible to you in region {where}. Check the"
+                f" ID and that your token's region is right (`{COMMAND} status`)."
+            )
+        elif status == 429:
+            wait = f" (Coveo asks to wait {int(error.retry_after)} s)" if error.retry_after else ""
+            next_step = f"Coveo is rate limiting requests{wait}. Try again in a minute."
+        elif status >= 500:
+            next_step = (
+                "Coveo had a server error. Try again in a few minutes; check"
+                " status.cloud.coveo.com if it persists."
+            )
+        else:
+            next_step = "Coveo refused the request. Check the message above, or ask Coveo Support."
+        return Explanation(
+            summary, error.detail, error.request_id, next_step, relink, status, error.code
+        )
+    if isinstance(error, NotAUserToken):
+        return Explanation(
+            "This is not a user's access token",
+            None,
+            None,
+            "API keys and platform tokens cannot delete organizations. " + HOW_TO_GET_TOKEN,
+            relink=True,
+        )
+    if isinstance(error, CoveoUnavailable) and not error.maybe_sent:
+        return Explanation(
+            "Could not reach Coveo",
+            None,
+            None,
+            "The request never reached Coveo, so nothing changed. Try again in a few minutes.",
+        )
+    if isinstance(error, CoveoTimeout | CoveoUnavailable):
+        if deleting:
+            return Explanation(
+                "Coveo did not answer in time: the outcome is unknown",
+                None,
+                None,
+                f"The organization may or may not have been deleted. Check whether `{esc(org_id)}`"
+                f" still exists (Administration Console, or `{COMMAND} {org_id}` which previews"
+                " it if it is still there) and report what you find in this thread.",
+                code="TIMEOUT",
+            )
+        return Explanation(
+            "Coveo did not answer in time",
+            None,
+            None,
+            "Nothing was deleted. Try again in a minute.",
+            code="TIMEOUT",
+        )
+    if isinstance(error, CoveoProtocolError):
+        return Explanation(
+            "Coveo sent an answer this app cannot read",
+            str(error),
+            error.request_id,
+            "Nothing was deleted by this step. Try again; if it repeats, report the request ID.",
+        )
+    return Explanation("Coveo error", str(error), None, "Try again in a few minutes.")
+
+
+def link_refused(error: CoveoError, region: str) -> str:
+    """Inline error under the token field of the link modal (nothing was saved)."""
+    where = region_label(region)
+    if isinstance(error, NotAUserToken):
+        return (
+            "This is an API key or platform token, not a user's access token; those cannot"
+            " delete organizations. Paste your personal access token."
+        )
+    if isinstance(error, CoveoAPIError):
+        if error.status in (400, 401, 403):
+            return (
+                f"Coveo refused this token in region {where} (HTTP {error.status}): it is"
+                " expired, revoked, mistyped or for another region. Nothing was saved."
+            )
+        return (
+            f"Coveo could not check the token (HTTP {error.status}). Nothing was saved;"
+            " try again in a minute."
+        )
+    if isinstance(error, CoveoUnavailable):
+        return "Coveo did not answer in time, so the token was not checked or saved. Try again."
+    return "Coveo sent an unreadable answer; the token was not saved. Try again."
+
+
+BAD_TOKEN_SHAPE = (
+    "That does not look like an access token (it has spaces or unusual characters inside)."
+    " Paste only the token."
+)
+EMPTY_TOKEN = "Paste your Coveo access token."
+TOKEN_IN_COMMAND = (
+    ":warning: Do not type tokens after the command: use the form that just opened. If what you"
+    " typed was a real token, consider it exposed and sign out of Coveo to revoke it."
+)
+
+
+def not_deletable(org_id: str, read_only: bool, life_cycle_state: str | None) -> str:
+    """Refusal for an organization Coveo will not delete as it stands (no button offered)."""
+    if life_cycle_state == "DELETING":
+        return f"`{esc(org_id)}` is already being deleted by Coveo. Nothing to do."
+    state = "paused" if life_cycle_state == "PAUSED" else "read-only"
+    return (
+        f"`{esc(org_id)}` is {state}, and Coveo cannot delete an organization in that state."
+        " Reactivate it first: sign in to its Administration Console, which resumes a paused"
+        " organization; an organization whose subscription ended stays read-only (contact"
+        f" Coveo Support). Then run `{COMMAND} {esc(org_id)}` again. Nothing was deleted."
+    )
+
+
+def already_live(org_id: str, requester_id: str, channel_id: str, state: str) -> str:
+    """A second request for an organization that already has a live card."""
+    doing = "is being deleted" if state == "deleting" else "already has a pending deletion card"
+    return (
+        f"`{esc(org_id)}` {doing}, requested by <@{requester_id}> in <#{channel_id}>."
+        " Use that card (or wait for it to expire); no second card was created."
+    )
+
+
+def card_not_posted(error: str) -> str:
+    """The preview card could be posted neither in the channel nor through the response_url."""
+    return (
+        f"Slack would not show the confirmation card here (`{esc(error)}`). Nothing was deleted."
+        f" Invite the app to this channel (`/invite @delete-org-bot`) or run `{COMMAND}` in a"
+        " channel where it is a member."
+    )
+
+
+def not_pending(state: str, org_id: str) -> str:
+    """A click on a card that is no longer waiting for a decision."""
+    words = {
+        "deleting": "is already being deleted",
+        "deleted": "was already deleted",
+        "failed": "already failed to delete (see the thread)",
+        "unknown": "already ended with an unknown outcome (see the thread)",
+        "cancelled": "was cancelled; nothing was deleted",
+        "expired": "expired; nothing was deleted",
+    }
+    return f"This request for `{esc(org_id)}` {words.get(state, state)}."
+
+
+def expired_at_click(org_id: str) -> str:
+    """A Confirm click that arrived after the deadline."""
+    return (
+        f"This confirmation card expired before your click, so `{esc(org_id)}` was *not*"
+        f" deleted. Run `{COMMAND} {esc(org_id)}` again for a fresh card."
+    )
+
+
+def link_problem_at_confirm(reason: str) -> str:
+    """The requester's link vanished or broke between the card and the click."""
+    return f"Not deleted: {reason} Link your token again and request a new card."

@@ -1,0 +1,121 @@
+"""View submissions: the Link Coveo account modal (check the token with Coveo, store it)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+
+from bot.coveo import LINK_CHECK_TIMEOUT, REGIONS, CoveoError
+from handlers import blocks, messages
+from handlers.context import workspace_key
+from handlers.deletion import DeletionFlow
+from handlers.deps import Actor, Deps
+from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN, VIEW_LINK
+
+logger = logging.getLogger(__name__)
+
+MAX_TOKEN_LENGTH = 2048
+
+
+def read_link_form(view: dict[str, Any]) -> tuple[str, str]:
+    """Return ``(token, region)`` from the modal's state; the token is stripped, values that
+    are missing come back empty."""
+    values = (view.get("state") or {}).get("values") or {}
+    token_field = (values.get(BLOCK_TOKEN) or {}).get(ACTION_TOKEN) or {}
+    region_field = (values.get(BLOCK_REGION) or {}).get(ACTION_REGION) or {}
+    token = token_field.get("value") or ""
+    selected = region_field.get("selected_option") or {}
+    region = selected.get("value") or ""
+    return (token.strip() if isinstance(token, str) else ""), (
+        region if isinstance(region, str) else ""
+    )
+
+
+def token_shape_problem(token: str) -> str | None:
+    """Why ``token`` cannot be an access token (checked before any Coveo call), or None."""
+    if not token:
+        return messages.EMPTY_TOKEN
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
+        return messages.BAD_TOKEN_SHAPE
+    if any(char.isspace() for char in token):
+        return messages.BAD_TOKEN_SHAPE
+    return None
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, str]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: value for key, value in data.items() if isinstance(value, str)}
+
+
+class ViewListeners:
+    """Listener for the link modal's submission."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.flow = DeletionFlow(deps)
+
+    def on_link_submit(
+        self, ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+    ) -> None:
+        """Validate the form, check the token with Coveo inside Slack's 3 s, then ack with
+        inline errors (nothing saved) or with the confirmation view (saved, encrypted)."""
+        token, region = read_link_form(view)
+        problem = token_shape_problem(token)
+        if problem:
+            ack(response_action="errors", errors={BLOCK_TOKEN: problem})
+            return
+        if region not in REGIONS:
+            ack(response_action="errors", errors={BLOCK_REGION: "Pick one of the listed regions."})
+            return
+        workspace = workspace_key(context)
+        user_id = str(context.user_id)
+        try:
+            identity = self.deps.coveo.check_token(token, region, timeout=LINK_CHECK_TIMEOUT)
+        except CoveoError as error:
+            ack(
+                response_action="errors", errors={BLOCK_TOKEN: messages.link_refused(error, region)}
+            )
+            self.deps.store.record_event(
+                self.deps.clock(),
+                "link_refused",
+                workspace=workspace,
+                actor_id=user_id,
+                region=region,
+                detail=type(error).__name__,
+            )
+            return
+        link = self.deps.store.save_link(
+            workspace=workspace,
+            user_id=user_id,
+            token=token,
+            region=region,
+            coveo_username=identity.username,
+            coveo_email=identity.email,
+            expires_at=identity.expires_at,
+            now=self.deps.clock(),
+        )
+        ack(response_action="update", view=blocks.build_link_done_view(link))
+        metadata = _metadata(view)
+        actor = Actor(
+            workspace=workspace,
+            team_id=context.team_id,
+            user_id=user_id,
+            channel_id=metadata.get("channel_id", ""),
+            response_url=metadata.get("response_url"),
+        )
+        if actor.channel_id or actor.response_url:
+            self.flow.tell(actor, blocks.linked_text(link))
+
+
+def register(app: App, deps: Deps) -> None:
+    """Attach the view submission listener to ``app``."""
+    listeners = ViewListeners(deps)
+    app.view(VIEW_LINK)(listeners.on_link_submit)

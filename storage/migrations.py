@@ -1,0 +1,111 @@
+"""Schema of the app's SQLite database, as an ordered ``sqlite_utils`` migration set."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("delete_org_bot")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Links, deletion requests (a state machine) and the append-only audit log.
+
+    Times are ISO 8601 text in UTC with an explicit ``+00:00`` offset (``bot.clock.to_iso``).
+    """
+    db.table("links").create(
+        {
+            "workspace": str,
+            "user_id": str,
+            "token_encrypted": str,
+            "region": str,
+            "coveo_username": str,
+            "coveo_email": str,
+            "linked_at": str,
+            "expires_at": str,
+            "status": str,
+            "invalid_since": str,
+        },
+        pk=("workspace", "user_id"),
+        not_null={"token_encrypted", "region", "coveo_username", "linked_at", "status"},
+    )
+    db.table("deletion_requests").create(
+        {
+            "id": str,
+            "workspace": str,
+            "team_id": str,
+            "requester_id": str,
+            "channel_id": str,
+            "org_id": str,
+            "org_name": str,
+            "org_type": str,
+            "region": str,
+            "state": str,
+            "created_at": str,
+            "expires_at": str,
+            "updated_at": str,
+            "card_ts": str,
+            "delivery": str,
+            "response_url_encrypted": str,
+            "decided_by": str,
+            "decided_at": str,
+            "attempted_at": str,
+            "http_status": int,
+            "coveo_request_id": str,
+            "error_code": str,
+            "error_detail": str,
+        },
+        pk="id",
+        not_null={
+            "workspace",
+            "requester_id",
+            "channel_id",
+            "org_id",
+            "region",
+            "state",
+            "created_at",
+            "expires_at",
+            "updated_at",
+            "delivery",
+        },
+    )
+    # At most one live (pending or deleting) request per organization and region: a second
+    # /delete-org for the same organization points at the first card instead.
+    db.execute(
+        "CREATE UNIQUE INDEX idx_requests_one_live_per_org ON deletion_requests (org_id, region) "
+        "WHERE state IN ('pending', 'deleting')"
+    )
+    db.execute(
+        "CREATE INDEX idx_requests_pending_deadline ON deletion_requests (expires_at) "
+        "WHERE state = 'pending'"
+    )
+    db.table("audit_events").create(
+        {
+            "id": int,
+            "at": str,
+            "event": str,
+            "workspace": str,
+            "actor_id": str,
+            "request_id": str,
+            "org_id": str,
+            "region": str,
+            "from_state": str,
+            "to_state": str,
+            "http_status": int,
+            "coveo_request_id": str,
+            "detail": str,
+        },
+        pk="id",
+        not_null={"at", "event"},
+    )
+    db.table("audit_events").create_index(["request_id"])
+    # The audit log is append-only: the database itself refuses edits and deletions.
+    db.execute(
+        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
+    )

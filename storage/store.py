@@ -1,0 +1,678 @@
+"""Intention-named storage operations over SQLite (through sqlite-utils); the only place with SQL.
+
+Exception tree::
+
+    StorageError
+    ├── LinkUnreadable        a stored token cannot be decrypted (encryption key changed)
+    └── LiveRequestExists     the organization already has a pending or running request
+
+Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
+and every state change of a deletion request is a single compare-and-set ``UPDATE ... WHERE
+state = ?`` inside a ``BEGIN IMMEDIATE`` transaction together with its audit row.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.clock import from_iso, to_iso
+from bot.crypto import DecryptionError, TokenCipher
+from storage.migrations import migrations
+
+BUSY_TIMEOUT_SECONDS = 15.0
+
+PENDING = "pending"
+DELETING = "deleting"
+DELETED = "deleted"
+FAILED = "failed"
+UNKNOWN = "unknown"
+CANCELLED = "cancelled"
+EXPIRED = "expired"
+LIVE_STATES = (PENDING, DELETING)
+FINAL_STATES = (DELETED, FAILED, UNKNOWN, CANCELLED, EXPIRED)
+
+
+class StorageError(Exception):
+    """Base class of the errors this module raises on purpose."""
+
+
+class LinkUnreadable(StorageError):
+    """The user's stored token cannot be decrypted with the configured keys; they must relink."""
+
+
+class LiveRequestExists(StorageError):
+    """The organization already has a live request; ``existing`` is that request."""
+
+    def __init__(self, existing: DeletionRequest) -> None:
+        super().__init__(f"organization {existing.org_id} already has a live request")
+        self.existing = existing
+
+
+@dataclass(frozen=True)
+class Link:
+    """A Slack user's linked Coveo access token. ``token`` is decrypted and hidden from repr.
+
+    Times are aware UTC; ``expires_at`` is None when Coveo did not report an expiry.
+    ``status`` is ``active`` or ``invalid`` (Coveo refused the token since it was linked).
+    """
+
+    workspace: str
+    user_id: str
+    token: str = field(repr=False)
+    region: str
+    coveo_username: str
+    coveo_email: str | None
+    linked_at: datetime
+    expires_at: datetime | None
+    status: str
+
+    @property
+    def usable(self) -> bool:
+        """True while the link has not been marked invalid."""
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class DeletionRequest:
+    """One ``/delete-org`` request and where it stands.
+
+    ``state``: pending → deleting → deleted | failed | unknown; pending → cancelled | expired.
+    ``delivery`` is ``channel`` (card posted with chat.postMessage, ``card_ts`` known) or
+    ``response_url`` (card posted through the command's response_url). Times are aware UTC.
+    """
+
+    id: str
+    workspace: str
+    team_id: str | None
+    requester_id: str
+    channel_id: str
+    org_id: str
+    org_name: str | None
+    org_type: str | None
+    region: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    updated_at: datetime
+    card_ts: str | None
+    delivery: str
+    response_url: str | None = field(repr=False)
+    decided_by: str | None
+    decided_at: datetime | None
+    attempted_at: datetime | None
+    http_status: int | None
+    coveo_request_id: str | None
+    error_code: str | None
+    error_detail: str | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the append-only audit log (``at`` is aware UTC)."""
+
+    id: int
+    at: datetime
+    event: str
+    workspace: str | None
+    actor_id: str | None
+    request_id: str | None
+    org_id: str | None
+    region: str | None
+    from_state: str | None
+    to_state: str | None
+    http_status: int | None
+    coveo_request_id: str | None
+    detail: str | None
+
+
+def _opt_time(value: str | None) -> datetime | None:
+    return from_iso(value) if value else None
+
+
+class Store:
+    """All persistent state of the app, in one SQLite file.
+
+    ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest.
+    Safe to share between threads and between processes using the same file.
+    """
+
+    def __init__(self, path: Path | str, cipher: TokenCipher) -> None:
+        self.path = Path(path)
+        self._cipher = cipher
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        db = self._db()
+        with db.ensure_autocommit_on():
+            db.execute("PRAGMA journal_mode=WAL")
+        migrations.apply(db)
+
+    # -- connections -------------------------------------------------------------------------
+    def _db(self) -> Database:
+        db: Database | None = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            db = Database(conn, execute_plugins=False)
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(conn)
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[Database]:
+        """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``), so a
+        concurrent writer waits for the busy timeout instead of failing on lock upgrade."""
+        db = self._db()
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.conn.execute("ROLLBACK")
+            raise
+        db.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this store opened, in every thread."""
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- audit -------------------------------------------------------------------------------
+    @staticmethod
+    def _audit(db: Database, now: datetime, event: str, **fields: Any) -> None:
+        db.execute(
+            "INSERT INTO audit_events (at, event, workspace, actor_id, request_id, org_id, region,"
+            " from_state, to_state, http_status, coveo_request_id, detail) VALUES"
+            " (:at, :event, :workspace, :actor_id, :request_id, :org_id, :region, :from_state,"
+            " :to_state, :http_status, :coveo_request_id, :detail)",
+            {
+                "at": to_iso(now),
+                "event": event,
+                "workspace": fields.get("workspace"),
+                "actor_id": fields.get("actor_id"),
+                "request_id": fields.get("request_id"),
+                "org_id": fields.get("org_id"),
+                "region": fields.get("region"),
+                "from_state": fields.get("from_state"),
+                "to_state": fields.get("to_state"),
+                "http_status": fields.get("http_status"),
+                "coveo_request_id": fields.get("coveo_request_id"),
+                "detail": fields.get("detail"),
+            },
+        )
+
+    def record_event(
+        self,
+        now: datetime,
+        event: str,
+        *,
+        workspace: str | None = None,
+        actor_id: str | None = None,
+        org_id: str | None = None,
+        region: str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        coveo_request_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append an audit event that is not a request state change (e.g. a refused request)."""
+        with self._write() as db:
+            self._audit(
+                db,
+                now,
+                event,
+                workspace=workspace,
+                actor_id=actor_id,
+                org_id=org_id,
+                region=region,
+                request_id=request_id,
+                http_status=http_status,
+                coveo_request_id=coveo_request_id,
+                detail=detail,
+            )
+
+    def audit_events(self, request_id: str | None = None) -> list[AuditEvent]:
+        """Return audit events in order, all of them or those of one request."""
+        sql = "SELECT * FROM audit_events"
+        params: list[str] = []
+        if request_id is not None:
+            sql += " WHERE request_id = ?"
+            params.append(request_id)
+        rows = self._db().execute(sql + " ORDER BY id", params).fetchall()
+        return [
+            AuditEvent(
+                id=row[0],
+                at=from_iso(row[1]),
+                event=row[2],
+                workspace=row[3],
+                actor_id=row[4],
+                request_id=row[5],
+                org_id=row[6],
+                region=row[7],
+                from_state=row[8],
+                to_state=row[9],
+                http_status=row[10],
+                coveo_request_id=row[11],
+                detail=row[12],
+            )
+            for row in rows
+        ]
+
+    # -- links -------------------------------------------------------------------------------
+    def save_link(
+        self,
+        *,
+        workspace: str,
+        user_id: str,
+        token: str,
+        region: str,
+        coveo_username: str,
+        coveo_email: str | None,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> Link:
+        """Store (or replace) the user's link; the token is encrypted before it is written."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO links (workspace, user_id, token_encrypted, region,"
+                " coveo_username, coveo_email, linked_at, expires_at, status, invalid_since)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL)",
+                [
+                    workspace,
+                    user_id,
+                    self._cipher.encrypt(token),
+                    region,
+                    coveo_username,
+                    coveo_email,
+                    to_iso(now),
+                    to_iso(expires_at) if expires_at else None,
+                ],
+            )
+            self._audit(
+                db,
+                now,
+                "linked",
+                workspace=workspace,
+                actor_id=user_id,
+                region=region,
+                detail=f"Coveo identity {coveo_username}",
+            )
+        link = self.get_link(workspace, user_id)
+        assert link is not None
+        return link
+
+    def get_link(self, workspace: str, user_id: str) -> Link | None:
+        """Return the user's link with its token decrypted, or None if they never linked.
+
+        Raises:
+            LinkUnreadable: the stored token cannot be decrypted with the configured keys.
+        """
+        row = (
+            self._db()
+            .execute(
+                "SELECT token_encrypted, region, coveo_username, coveo_email, linked_at,"
+                " expires_at, status FROM links WHERE workspace = ? AND user_id = ?",
+                [workspace, user_id],
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        try:
+            token = self._cipher.decrypt(row[0])
+        except DecryptionError as error:
+            raise LinkUnreadable("stored token cannot be decrypted") from error
+        return Link(
+            workspace=workspace,
+            user_id=user_id,
+            token=token,
+            region=row[1],
+            coveo_username=row[2],
+            coveo_email=row[3],
+            linked_at=from_iso(row[4]),
+            expires_at=_opt_time(row[5]),
+            status=row[6],
+        )
+
+    def delete_link(self, workspace: str, user_id: str, now: datetime) -> bool:
+        """Remove the user's link; True if there was one."""
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM links WHERE workspace = ? AND user_id = ?", [workspace, user_id]
+            )
+            removed = cursor.rowcount == 1
+            if removed:
+                self._audit(db, now, "unlinked", workspace=workspace, actor_id=user_id)
+        return removed
+
+    def mark_link_invalid(self, workspace: str, user_id: str, now: datetime, reason: str) -> None:
+        """Flag the link as refused by Coveo (e.g. 401), so the user is asked to relink."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE links SET status = 'invalid', invalid_since = ?"
+                " WHERE workspace = ? AND user_id = ? AND status = 'active'",
+                [to_iso(now), workspace, user_id],
+            )
+            if cursor.rowcount == 1:
+                self._audit(
+                    db,
+                    now,
+                    "link_invalidated",
+                    workspace=workspace,
+                    actor_id=user_id,
+                    detail=reason,
+                )
+
+    # -- deletion requests -------------------------------------------------------------------
+    def _row_to_request(
+        self, row: sqlite3.Row | tuple[Any, ...], names: Sequence[str]
+    ) -> DeletionRequest:
+        data = dict(zip(names, row, strict=True))
+        encrypted_url = data.pop("response_url_encrypted")
+        response_url = None
+        if encrypted_url:
+            try:
+                response_url = self._cipher.decrypt(encrypted_url)
+            except DecryptionError:
+                response_url = None  # expired capability anyway; the card falls back to the API
+        for name in ("created_at", "expires_at", "updated_at"):
+            data[name] = from_iso(data[name])
+        for name in ("decided_at", "attempted_at"):
+            data[name] = _opt_time(data[name])
+        return DeletionRequest(response_url=response_url, **data)
+
+    def get_request(self, request_id: str) -> DeletionRequest | None:
+        """Return the request with that opaque id, or None."""
+        cursor = self._db().execute("SELECT * FROM deletion_requests WHERE id = ?", [request_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return self._row_to_request(row, [d[0] for d in cursor.description])
+
+    def _requests_where(self, where: str, params: list[Any]) -> list[DeletionRequest]:
+        cursor = self._db().execute(f"SELECT * FROM deletion_requests WHERE {where}", params)  # noqa: S608
+        names = [d[0] for d in cursor.description]
+        return [self._row_to_request(row, names) for row in cursor.fetchall()]
+
+    def live_request_for_org(self, org_id: str, region: str) -> DeletionRequest | None:
+        """Return the pending or deleting request for this organization, if any."""
+        found = self._requests_where(
+            "org_id = ? AND region = ? AND state IN ('pending', 'deleting')", [org_id, region]
+        )
+        return found[0] if found else None
+
+    def create_request(
+        self,
+        *,
+        workspace: str,
+        team_id: str | None,
+        requester_id: str,
+        channel_id: str,
+        org_id: str,
+        org_name: str | None,
+        org_type: str | None,
+        region: str,
+        response_url: str | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> DeletionRequest:
+        """Record a new pending request (audit: ``requested``) and return it.
+
+        A pending request of the same organization whose deadline has passed is expired first.
+
+        Raises:
+            LiveRequestExists: the organization already has a live request.
+        """
+        request_id = secrets.token_urlsafe(16)
+        with self._write() as db:
+            stale = db.execute(
+                "UPDATE deletion_requests SET state = 'expired', updated_at = ?"
+                " WHERE org_id = ? AND region = ? AND state = 'pending' AND expires_at <= ?"
+                " RETURNING id",
+                [to_iso(now), org_id, region, to_iso(now)],
+            ).fetchall()
+            for (stale_id,) in stale:
+                self._audit(
+                    db,
+                    now,
+                    "expired",
+                    request_id=stale_id,
+                    org_id=org_id,
+                    region=region,
+                    from_state=PENDING,
+                    to_state=EXPIRED,
+                    actor_id="system",
+                )
+            try:
+                db.execute(
+                    "INSERT INTO deletion_requests (id, workspace, team_id, requester_id,"
+                    " channel_id, org_id, org_name, org_type, region, state, created_at,"
+                    " expires_at, updated_at, delivery, response_url_encrypted) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'channel', ?)",
+                    [
+                        request_id,
+                        workspace,
+                        team_id,
+                        requester_id,
+                        channel_id,
+                        org_id,
+                        org_name,
+                        org_type,
+                        region,
+                        to_iso(now),
+                        to_iso(expires_at),
+                        to_iso(now),
+                        self._cipher.encrypt(response_url) if response_url else None,
+                    ],
+                )
+            except sqlite3.IntegrityError:
+                existing = None
+                cursor = db.execute(
+                    "SELECT * FROM deletion_requests WHERE org_id = ? AND region = ?"
+                    " AND state IN ('pending', 'deleting')",
+                    [org_id, region],
+                )
+                row = cursor.fetchone()
+                if row is not None:
+                    existing = self._row_to_request(row, [d[0] for d in cursor.description])
+                if existing is None:
+                    raise
+                raise LiveRequestExists(existing) from None
+            self._audit(
+                db,
+                now,
+                "requested",
+                workspace=workspace,
+                actor_id=requester_id,
+                request_id=request_id,
+                org_id=org_id,
+                region=region,
+                to_state=PENDING,
+            )
+        created = self.get_request(request_id)
+        assert created is not None
+        return created
+
+    def attach_card(
+        self, request_id: str, *, delivery: str, card_ts: str | None
+    ) -> DeletionRequest | None:
+        """Remember where the card went: ``delivery`` ``channel`` or ``response_url``, and its
+        ``ts`` once known. Never overwrites a known ``ts`` with None."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE deletion_requests SET delivery = ?, card_ts = COALESCE(?, card_ts)"
+                " WHERE id = ?",
+                [delivery, card_ts, request_id],
+            )
+        return self.get_request(request_id)
+
+    def remember_response_url(self, request_id: str, response_url: str) -> None:
+        """Keep the freshest usable response_url of the card (from the latest click on it)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE deletion_requests SET response_url_encrypted = ? WHERE id = ?",
+                [self._cipher.encrypt(response_url), request_id],
+            )
+
+    def _transition(
+        self,
+        request_id: str,
+        *,
+        from_state: str,
+        to_state: str,
+        now: datetime,
+        actor_id: str,
+        event: str,
+        extra_where: str = "",
+        extra_params: Sequence[Any] = (),
+        sets: dict[str, Any] | None = None,
+        detail: str | None = None,
+    ) -> DeletionRequest | None:
+        """Compare-and-set: move ``from_state`` → ``to_state`` only if the row is still in
+        ``from_state`` (and ``extra_where`` holds). Returns the updated request, or None when
+        another actor got there first. The audit row is written in the same transaction."""
+        assignments = {"state": to_state, "updated_at": to_iso(now), **(sets or {})}
+        set_sql = ", ".join(f"{name} = ?" for name in assignments)
+        with self._write() as db:
+            cursor = db.execute(
+                f"UPDATE deletion_requests SET {set_sql} WHERE id = ? AND state = ?{extra_where}"  # noqa: S608
+                " RETURNING org_id, region, workspace",
+                [*assignments.values(), request_id, from_state, *extra_params],
+            )
+            row = cursor.fetchone()
+            cursor.fetchall()
+            if row is None:
+                return None
+            self._audit(
+                db,
+                now,
+                event,
+                workspace=row[2],
+                actor_id=actor_id,
+                request_id=request_id,
+                org_id=row[0],
+                region=row[1],
+                from_state=from_state,
+                to_state=to_state,
+                http_status=assignments.get("http_status"),
+                coveo_request_id=assignments.get("coveo_request_id"),
+                detail=detail,
+            )
+        return self.get_request(request_id)
+
+    def start_deletion(
+        self, request_id: str, actor_id: str, now: datetime
+    ) -> DeletionRequest | None:
+        """pending → deleting, only for the requester and only before the deadline.
+
+        Recorded (with ``attempted_at``) before any ``DELETE`` is sent. None: not pending any
+        more, past its deadline, or ``actor_id`` is not the requester.
+        """
+        return self._transition(
+            request_id,
+            from_state=PENDING,
+            to_state=DELETING,
+            now=now,
+            actor_id=actor_id,
+            event="confirmed",
+            extra_where=" AND requester_id = ? AND expires_at > ?",
+            extra_params=(actor_id, to_iso(now)),
+            sets={"decided_by": actor_id, "decided_at": to_iso(now), "attempted_at": to_iso(now)},
+        )
+
+    def cancel(self, request_id: str, actor_id: str, now: datetime) -> DeletionRequest | None:
+        """pending → cancelled by the requester. None if it is no longer pending or not theirs."""
+        return self._transition(
+            request_id,
+            from_state=PENDING,
+            to_state=CANCELLED,
+            now=now,
+            actor_id=actor_id,
+            event="cancelled",
+            extra_where=" AND requester_id = ?",
+            extra_params=(actor_id,),
+            sets={"decided_by": actor_id, "decided_at": to_iso(now)},
+        )
+
+    def abandon(self, request_id: str, now: datetime, reason: str) -> DeletionRequest | None:
+        """pending → cancelled by the app itself (e.g. the card could not be shown anywhere)."""
+        return self._transition(
+            request_id,
+            from_state=PENDING,
+            to_state=CANCELLED,
+            now=now,
+            actor_id="system",
+            event="abandoned",
+            detail=reason,
+        )
+
+    def expire(self, request_id: str, now: datetime) -> DeletionRequest | None:
+        """pending → expired, only once the deadline has passed. None otherwise."""
+        return self._transition(
+            request_id,
+            from_state=PENDING,
+            to_state=EXPIRED,
+            now=now,
+            actor_id="system",
+            event="expired",
+            extra_where=" AND expires_at <= ?",
+            extra_params=(to_iso(now),),
+        )
+
+    def finish(
+        self,
+        request_id: str,
+        *,
+        outcome: str,
+        now: datetime,
+        actor_id: str,
+        http_status: int | None,
+        coveo_request_id: str | None,
+        error_code: str | None = None,
+        error_detail: str | None = None,
+    ) -> DeletionRequest | None:
+        """deleting → ``outcome`` (deleted, failed or unknown), with Coveo's answer."""
+        if outcome not in (DELETED, FAILED, UNKNOWN):
+            raise ValueError(f"not a final deletion outcome: {outcome}")
+        return self._transition(
+            request_id,
+            from_state=DELETING,
+            to_state=outcome,
+            now=now,
+            actor_id=actor_id,
+            event=outcome,
+            sets={
+                "http_status": http_status,
+                "coveo_request_id": coveo_request_id,
+                "error_code": error_code,
+                "error_detail": error_detail,
+            },
+            detail=error_detail,
+        )
+
+    def due_for_expiry(self, now: datetime, limit: int = 100) -> list[DeletionRequest]:
+        """Pending requests whose deadline has passed, oldest deadline first."""
+        return self._requests_where(
+            "state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            [to_iso(now), limit],
+        )
+
+    def stuck_deleting(self) -> list[DeletionRequest]:
+        """Requests left in ``deleting`` (e.g. by a crash), oldest first."""
+        return self._requests_where("state = 'deleting' ORDER BY attempted_at", [])

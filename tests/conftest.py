@@ -1,0 +1,118 @@
+"""Shared fixtures: real SQLite files, and the end-to-end harness (real app over loopback HTTP)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.app import Runtime, create_app
+from bot.config import load_config
+from bot.crypto import TokenCipher
+from bot.emulator.coveo import FakeCoveo
+from bot.emulator.slack import FakeSlack
+from bot.server import make_http_server
+from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN
+from storage import Store
+
+SIGNING_SECRET = "test-signing-secret-not-real"
+CHANNEL = "C0GENERAL01"
+ALICE = "U0ALICE0001"
+BOB = "U0BOB000001"
+
+
+@pytest.fixture
+def cipher() -> TokenCipher:
+    return TokenCipher([Fernet.generate_key().decode()])
+
+
+@pytest.fixture
+def store(tmp_path: Path, cipher: TokenCipher) -> Iterator[Store]:
+    db = Store(tmp_path / "test.db", cipher)
+    yield db
+    db.close()
+
+
+@dataclass
+class Harness:
+    """The real app in HTTP mode on 127.0.0.1, a fake Slack and a fake Coveo, all over HTTP."""
+
+    slack: FakeSlack
+    coveo: FakeCoveo
+    runtime: Runtime
+    tokens: dict[str, str]
+    db_path: Path
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.deps.store
+
+    def link(self, user: str, token_name: str, region: str = "us") -> Any:
+        """Run /delete-org link and submit the modal; returns the submit response."""
+        response = self.slack.send_command(user, CHANNEL, "link")
+        assert response.status == 200
+        view = self.slack.wait_for(lambda: self.slack.views(user, open_only=True))[-1]
+        return self.slack.submit_view(
+            user,
+            view.id,
+            {
+                BLOCK_TOKEN: {ACTION_TOKEN: self.tokens.get(token_name, token_name)},
+                BLOCK_REGION: {ACTION_REGION: region},
+            },
+        )
+
+    def request_card(self, user: str, org_id: str, channel: str = CHANNEL) -> Any:
+        """Run /delete-org <org_id> and wait for the preview card; returns the card message."""
+        before = len(self.slack.messages(channel, include_replies=False))
+        response = self.slack.send_command(user, channel, org_id)
+        assert response.status == 200
+        return self.slack.wait_for(
+            lambda: self.slack.messages(channel, include_replies=False)[before:]
+        )[0]
+
+    def ephemeral_texts(self, user: str) -> list[str]:
+        return [e.text for e in self.slack.ephemerals(user)]
+
+
+def build_harness(tmp_path: Path, **env: str) -> Iterator[Harness]:
+    slack = FakeSlack(signing_secret=SIGNING_SECRET).start()
+    coveo = FakeCoveo().start()
+    tokens = coveo.seed_demo()
+    slack.add_channel(CHANNEL, "general")
+    slack.add_user(ALICE, "alice")
+    slack.add_user(BOB, "bob")
+    environ = {
+        "SLACK_BOT_TOKEN": slack.bot_token if hasattr(slack, "bot_token") else "xoxb-test-not-a-real-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "COVEO_PLATFORM_URL": coveo.url,
+        "DELETE_ORG_DB": str(tmp_path / "e2e.db"),
+        "DELETE_ORG_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DELETE_ORG_CONFIRM_TIMEOUT": "30",
+        "DELETE_ORG_SWEEP_INTERVAL": "1",
+        **env,
+    }
+    runtime = create_app(load_config(environ))
+    server = make_http_server(runtime.app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    slack.app_url = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+    harness = Harness(slack, coveo, runtime, tokens, tmp_path / "e2e.db")
+    try:
+        yield harness
+    finally:
+        server.close()
+        thread.join(5)
+        runtime.close()
+        coveo.stop()
+        slack.stop()
+
+
+@pytest.fixture
+def e2e(tmp_path: Path) -> Iterator[Harness]:
+    yield from build_harness(tmp_path)
