@@ -422,6 +422,10 @@ class DeletionFlow:
             return Outcome(
                 DELETED, first.status, first.request_id, first.code, "lifeCycleState DELETING", text
             )
+        if not isinstance(error, CoveoAPIError):
+            # No answer came back: the DELETE may still be running at Coveo, so an organization
+            # that still exists now does not prove it will not be deleted.
+            return self._unknown(request, first, still_there=True)
         text = (
             f":x: Not deleted — `{esc(request.org_id)}` still exists after the DELETE failed."
             f"\n{first.as_text()}"
@@ -431,10 +435,18 @@ class DeletionFlow:
             FAILED, first.status, first.request_id, first.code or "NOT_DELETED", detail, text
         )
 
-    def _unknown(self, request: DeletionRequest, first: messages.Explanation) -> Outcome:
+    def _unknown(
+        self, request: DeletionRequest, first: messages.Explanation, *, still_there: bool = False
+    ) -> Outcome:
+        seen = (
+            "a lookup right after still found the organization, but Coveo may still be"
+            " processing the deletion"
+            if still_there
+            else "a follow-up lookup could not tell whether it still exists"
+        )
         text = (
-            f":grey_question: Outcome unknown — `{esc(request.org_id)}`: {first.summary}, and a"
-            " follow-up lookup could not tell whether it still exists.\n"
+            f":grey_question: Outcome unknown — `{esc(request.org_id)}`: {first.summary}, and"
+            f" {seen}.\n"
             f"*Next step:* check in the Administration Console whether `{esc(request.org_id)}`"
             " still exists and report it in this thread. Do not ask again blindly."
         )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
 from bot.app import Runtime, create_app
+from bot.clock import utcnow
 from bot.config import load_config
 from bot.crypto import TokenCipher
 from bot.emulator.coveo import FakeCoveo
@@ -38,6 +41,19 @@ def store(tmp_path: Path, cipher: TokenCipher) -> Iterator[Store]:
     db.close()
 
 
+class SteppableClock:
+    """Real UTC time plus an offset that tests advance (the app's injected clock)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
 @dataclass
 class Harness:
     """The real app in HTTP mode on 127.0.0.1, a fake Slack and a fake Coveo, all over HTTP."""
@@ -47,6 +63,7 @@ class Harness:
     runtime: Runtime
     tokens: dict[str, str]
     db_path: Path
+    clock: SteppableClock
 
     @property
     def store(self) -> Store:
@@ -79,7 +96,7 @@ class Harness:
         return [e.text for e in self.slack.ephemerals(user)]
 
 
-def build_harness(tmp_path: Path, **env: str) -> Iterator[Harness]:
+def build_harness(tmp_path: Path, *, sweeper: bool = False, **env: str) -> Iterator[Harness]:
     slack = FakeSlack(signing_secret=SIGNING_SECRET).start()
     coveo = FakeCoveo().start()
     tokens = coveo.seed_demo()
@@ -87,7 +104,7 @@ def build_harness(tmp_path: Path, **env: str) -> Iterator[Harness]:
     slack.add_user(ALICE, "alice")
     slack.add_user(BOB, "bob")
     environ = {
-        "SLACK_BOT_TOKEN": slack.bot_token if hasattr(slack, "bot_token") else "xoxb-test-not-a-real-token",
+        "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
         "COVEO_PLATFORM_URL": coveo.url,
@@ -97,12 +114,16 @@ def build_harness(tmp_path: Path, **env: str) -> Iterator[Harness]:
         "DELETE_ORG_SWEEP_INTERVAL": "1",
         **env,
     }
-    runtime = create_app(load_config(environ))
+    clock = SteppableClock()
+    http = httpx.Client(timeout=httpx.Timeout(connect=1.0, read=1.5, write=1.0, pool=1.0))
+    runtime = create_app(load_config(environ), clock=clock, http=http)
+    if sweeper:
+        runtime.sweeper.start()
     server = make_http_server(runtime.app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     slack.app_url = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
-    harness = Harness(slack, coveo, runtime, tokens, tmp_path / "e2e.db")
+    harness = Harness(slack, coveo, runtime, tokens, tmp_path / "e2e.db", clock)
     try:
         yield harness
     finally:
@@ -116,3 +137,8 @@ def build_harness(tmp_path: Path, **env: str) -> Iterator[Harness]:
 @pytest.fixture
 def e2e(tmp_path: Path) -> Iterator[Harness]:
     yield from build_harness(tmp_path)
+
+
+@pytest.fixture
+def e2e_sweeping(tmp_path: Path) -> Iterator[Harness]:
+    yield from build_harness(tmp_path, sweeper=True)

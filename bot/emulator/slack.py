@@ -810,7 +810,33 @@ class FakeSlack:
         ephemeral: bool = False,
         value: str | None = None,
     ) -> AppResponse:
-        """Click an interactive element on a stored message and send the block_actions request.
+        """Click an element and send the block_actions request (see `build_click`)."""
+        body = self.build_click(
+            user_id,
+            channel_id=channel_id,
+            message_ts=message_ts,
+            action_id=action_id,
+            ephemeral=ephemeral,
+            value=value,
+        )
+        return self.send_interaction(body)
+
+    def send_interaction(self, body: bytes) -> AppResponse:
+        """Send (or send again: a double click, a redelivery) a block_actions body built by
+        `build_click`, freshly signed."""
+        return self._post(body, "application/x-www-form-urlencoded", kind="block_actions")
+
+    def build_click(
+        self,
+        user_id: str,
+        *,
+        channel_id: str,
+        message_ts: str,
+        action_id: str,
+        ephemeral: bool = False,
+        value: str | None = None,
+    ) -> bytes:
+        """Build the form body of a block_actions request for a click on a stored message.
 
         The element with ``action_id`` is searched in actions blocks and section accessories.
         With ``ephemeral=True``, ``message_ts`` is an `Ephemeral`'s ts, and the payload then
@@ -865,8 +891,7 @@ class FakeSlack:
             payload["state"] = {"values": {}}
             payload["response_url"] = hook.url
             payload["actions"] = [action]
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-        return self._post(body, "application/x-www-form-urlencoded", kind="block_actions")
+        return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
     def submit_view(
         self, user_id: str, view_id: str, values: dict[str, dict[str, Any]]
