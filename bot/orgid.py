@@ -69,8 +69,11 @@ class OrgRef:
     region_hint: str | None = None
 
 
+_PADDING = re.compile(rf"^[\s{_INVISIBLE}]+|[\s{_INVISIBLE}]+$")
+
+
 def _strip(text: str) -> str:
-    return text.strip().strip(_INVISIBLE).strip()
+    return _PADDING.sub("", text)
 
 
 def _unescape_slack(text: str) -> str:
@@ -137,7 +140,7 @@ def _validate(candidate: str, shown: str) -> str:
             raise OrgIdError(f"`{candidate}` is a placeholder, not an organization ID", shown)
         return candidate
     lowered = candidate.lower()
-    if lowered != candidate and ORG_ID_PATTERN.fullmatch(lowered):
+    if lowered != candidate and ORG_ID_PATTERN.fullmatch(lowered) and lowered not in NOT_ORG_IDS:
         raise OrgIdError(
             f"organization IDs are lowercase; if you mean `{lowered}`, type it exactly so", shown
         )

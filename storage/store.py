@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -153,11 +154,28 @@ class Store:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         db = self._db()
-        with db.ensure_autocommit_on():
-            db.execute("PRAGMA journal_mode=WAL")
-        migrations.apply(db)
+        # Several processes may open a fresh file at once: take the write lock before anything
+        # else (waiting up to the busy timeout), then switch to WAL and migrate under it.
+        with self._write() as locked:
+            migrations.apply(locked)
+        self._use_wal(db)
 
     # -- connections -------------------------------------------------------------------------
+    @staticmethod
+    def _use_wal(db: Database) -> None:
+        """Switch the file to WAL (persistent). SQLite does not apply the busy timeout to this
+        switch while another connection opens the file, so retry it for up to the timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    return
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
     def _db(self) -> Database:
         db: Database | None = getattr(self._local, "db", None)
         if db is None:
@@ -444,14 +462,15 @@ class Store:
             stale = db.execute(
                 "UPDATE deletion_requests SET state = 'expired', updated_at = ?"
                 " WHERE org_id = ? AND region = ? AND state = 'pending' AND expires_at <= ?"
-                " RETURNING id",
+                " RETURNING id, workspace",
                 [to_iso(now), org_id, region, to_iso(now)],
             ).fetchall()
-            for (stale_id,) in stale:
+            for stale_id, stale_workspace in stale:
                 self._audit(
                     db,
                     now,
                     "expired",
+                    workspace=stale_workspace,
                     request_id=stale_id,
                     org_id=org_id,
                     region=region,

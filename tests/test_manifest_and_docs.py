@@ -1,0 +1,62 @@
+"""app_manifest.yml, .env.example and the README agree with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot import config as config_module
+from handlers.ids import BOT_SCOPES, COMMAND
+from handlers.messages import USAGE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manifest() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((ROOT / "app_manifest.yml").read_text())
+
+
+def test_manifest_declares_the_command_code_registers() -> None:
+    commands = _manifest()["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == [COMMAND]
+    hint = commands[0]["usage_hint"]
+    for word in ("link", "unlink", "status", "help"):
+        assert word in hint
+        assert f"{COMMAND} {word}" in USAGE
+
+
+def test_manifest_scopes_are_exactly_what_the_code_needs() -> None:
+    assert sorted(_manifest()["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+
+
+def test_manifest_enables_interactivity_and_socket_mode() -> None:
+    settings = _manifest()["settings"]
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["socket_mode_enabled"] is True
+    assert len(_manifest()["display_information"]["name"]) <= 35
+
+
+def _variables_read_by_config() -> set[str]:
+    source = Path(config_module.__file__).read_text()
+    return set(re.findall(r'"((?:SLACK|COVEO|DELETE_ORG)_[A-Z_]+|PORT|HOST|LOG_LEVEL)"', source))
+
+
+def test_env_example_lists_every_variable_with_required_or_optional() -> None:
+    text = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^([A-Z_]+)=", text, flags=re.MULTILINE))
+    assert listed == _variables_read_by_config()
+    blocks = text.split("\n\n")
+    for name in listed:
+        block = next(b for b in blocks if re.search(rf"^{name}=", b, flags=re.MULTILINE))
+        assert re.search(r"Required|Optional", block), name
+
+
+def test_readme_documents_every_variable_and_both_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in _variables_read_by_config():
+        assert f"`{name}`" in readme, name
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = ci.strip().splitlines()[-1]
+    assert test_command in readme

@@ -1,0 +1,193 @@
+"""Schema migrations: idempotent, the expected objects exist, and the store's lookups use them."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlite_utils import Database
+
+from bot.crypto import TokenCipher
+from storage import Store
+from storage.migrations import migrations
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+WS = "T0WORKSPACE1"
+ALICE = "U0ALICE0001"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(tmp_path / "migrations.db")
+    yield database
+    database.close()
+
+
+def snapshot(db: Database) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every schema object and every migration record, in a stable order."""
+    schema = db.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+    ).fetchall()
+    applied = db.execute("SELECT * FROM _sqlite_migrations ORDER BY id").fetchall()
+    return schema, applied
+
+
+def test_applying_twice_changes_nothing(db: Database) -> None:
+    migrations.apply(db)
+    first = snapshot(db)
+    changes = db.conn.total_changes
+    schema_version = db.execute("PRAGMA schema_version").fetchone()
+
+    migrations.apply(db)
+
+    assert snapshot(db) == first
+    assert db.conn.total_changes == changes  # not a single row written
+    assert db.execute("PRAGMA schema_version").fetchone() == schema_version
+    assert migrations.pending(db) == []
+
+
+def test_opening_a_store_on_a_migrated_file_changes_nothing(
+    tmp_path: Path, cipher: TokenCipher
+) -> None:
+    path = tmp_path / "store.db"
+    Store(path, cipher).close()
+    with closing(Database(path)) as first_db:
+        before = snapshot(first_db)
+
+    Store(path, cipher).close()
+
+    with closing(Database(path)) as second_db:
+        assert snapshot(second_db) == before
+
+
+def test_migration_is_recorded_once(db: Database) -> None:
+    migrations.apply(db)
+    migrations.apply(db)
+    rows = db.execute("SELECT migration_set, name, applied_at FROM _sqlite_migrations").fetchall()
+    assert [(set_name, name) for set_name, name, _ in rows] == [("delete_org_bot", "m001_initial")]
+    assert rows[0][2].endswith("+00:00")
+
+
+def test_expected_tables_exist(db: Database) -> None:
+    migrations.apply(db)
+    assert set(db.table_names()) == {
+        "links",
+        "deletion_requests",
+        "audit_events",
+        "_sqlite_migrations",
+    }
+    assert db.table("links").pks == ["workspace", "user_id"]
+    assert db.table("deletion_requests").pks == ["id"]
+    assert db.table("audit_events").pks == ["id"]
+    assert "token_encrypted" in db.table("links").columns_dict
+    assert "token" not in db.table("links").columns_dict
+    assert "response_url_encrypted" in db.table("deletion_requests").columns_dict
+    assert "response_url" not in db.table("deletion_requests").columns_dict
+
+
+@pytest.mark.parametrize(
+    ("table", "index", "columns", "unique", "partial_where"),
+    [
+        (
+            "deletion_requests",
+            "idx_requests_one_live_per_org",
+            ["org_id", "region"],
+            1,
+            "WHERE state IN ('pending', 'deleting')",
+        ),
+        (
+            "deletion_requests",
+            "idx_requests_pending_deadline",
+            ["expires_at"],
+            0,
+            "WHERE state = 'pending'",
+        ),
+        ("audit_events", "idx_audit_events_request_id", ["request_id"], 0, None),
+    ],
+)
+def test_expected_indexes_exist(
+    db: Database,
+    table: str,
+    index: str,
+    columns: list[str],
+    unique: int,
+    partial_where: str | None,
+) -> None:
+    migrations.apply(db)
+    listed = {row[1]: row for row in db.execute(f"PRAGMA index_list({table})").fetchall()}
+    assert index in listed
+    _, _, is_unique, _, is_partial = listed[index]
+    assert is_unique == unique
+    assert is_partial == (1 if partial_where else 0)
+    assert [row[2] for row in db.execute(f"PRAGMA index_info({index})").fetchall()] == columns
+    [(sql,)] = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [index]).fetchall()
+    if partial_where:
+        assert sql.endswith(partial_where)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "action"),
+    [("audit_events_no_update", "UPDATE"), ("audit_events_no_delete", "DELETE")],
+)
+def test_append_only_triggers_exist(db: Database, trigger: str, action: str) -> None:
+    migrations.apply(db)
+    [(table, sql)] = db.execute(
+        "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", [trigger]
+    ).fetchall()
+    assert table == "audit_events"
+    assert f"BEFORE {action} ON audit_events" in sql
+    assert "RAISE(ABORT" in sql
+
+
+# -- query plans of the store's own lookups --------------------------------------------------
+def _live_lookup(store: Store) -> Any:
+    return store.live_request_for_org("acmeprod1", "us")
+
+
+def _deadline_lookup(store: Store) -> Any:
+    return store.due_for_expiry(T0 + timedelta(hours=1), limit=10)
+
+
+def _link_lookup(store: Store) -> Any:
+    return store.get_link(WS, ALICE)
+
+
+@pytest.mark.parametrize(
+    ("lookup", "table", "index"),
+    [
+        (_live_lookup, "deletion_requests", "idx_requests_one_live_per_org"),
+        (_deadline_lookup, "deletion_requests", "idx_requests_pending_deadline"),
+        (_link_lookup, "links", "sqlite_autoindex_links_1"),  # the (workspace, user_id) key
+    ],
+    ids=["live-by-org-and-region", "pending-by-deadline", "link-by-workspace-and-user"],
+)
+def test_store_lookups_use_an_index(
+    store: Store, lookup: Callable[[Store], Any], table: str, index: str
+) -> None:
+    # Record the SQL the store really sends (bound values inlined) rather than a copy of it, so
+    # the test follows the store's queries. This reaches into the calling thread's connection.
+    statements: list[str] = []
+    conn = store._db().conn
+    conn.set_trace_callback(statements.append)
+    try:
+        lookup(store)
+    finally:
+        conn.set_trace_callback(None)
+    queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 1, statements
+
+    with closing(sqlite3.connect(store.path)) as raw:
+        plan = [row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + queries[0]).fetchall()]
+
+    assert any(
+        f"SEARCH {table} USING {kind} {index}" in detail
+        for detail in plan
+        for kind in ("INDEX", "COVERING INDEX")
+    ), plan
+    assert not any(detail.startswith(f"SCAN {table}") for detail in plan), plan
+    assert not any("TEMP B-TREE" in detail for detail in plan), plan  # ORDER BY from the index
