@@ -155,10 +155,14 @@ class Store:
         self._all_lock = threading.Lock()
         db = self._db()
         # Several processes may open a fresh file at once: take the write lock before anything
-        # else (waiting up to the busy timeout), then switch to WAL and migrate under it.
-        with self._write() as locked:
-            migrations.apply(locked)
-        self._use_wal(db)
+        # else (waiting up to the busy timeout) and migrate under it, then switch to WAL.
+        try:
+            with self._write() as locked:
+                migrations.apply(locked)
+            self._use_wal(db)
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections -------------------------------------------------------------------------
     @staticmethod

@@ -255,9 +255,7 @@ def test_delete_organization_204(rec: Recorder) -> None:
 
 
 def test_delete_organization_without_request_id(rec: Recorder) -> None:
-    assert rec.client(reply(204)).delete_organization(TOKEN, "us", "a") == DeleteOutcome(
-        204, None
-    )
+    assert rec.client(reply(204)).delete_organization(TOKEN, "us", "a") == DeleteOutcome(204, None)
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 412, 429, 500, 502, 503, 301])
@@ -365,7 +363,15 @@ ERROR_SHAPES: list[tuple[str, int, dict[str, str], Any, str | None, str | None, 
     ),
     ("empty body", 500, {}, "", None, None, None),
     ("whitespace body", 500, {}, "   \n", None, None, None),
-    ("plain text", 500, {"content-type": "text/plain"}, "Internal oops", None, "Internal oops", None),
+    (
+        "plain text",
+        500,
+        {"content-type": "text/plain"},
+        "Internal oops",
+        None,
+        "Internal oops",
+        None,
+    ),
     ("json list", 500, {}, [1, 2], None, "[1,", None),
     ("numeric code ignored", 418, {}, {"code": 418, "message": "teapot"}, None, "teapot", None),
     (

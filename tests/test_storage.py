@@ -870,7 +870,7 @@ def test_two_stores_migrating_a_fresh_file_at_once_both_come_up(
     def held_until_both_arrive(db: Any) -> None:
         # A fixed store would let only one opener get here; then just go on after the timeout.
         with suppress(threading.BrokenBarrierError):
-            both_inside.wait(timeout=2)
+            both_inside.wait(timeout=0.5)
         original(db)
 
     monkeypatch.setattr(migration, "fn", held_until_both_arrive)
