@@ -189,9 +189,12 @@ def _clip(text: str | None) -> str | None:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 
-def api_error_from_response(response: httpx.Response) -> CoveoAPIError:
+def api_error_from_response(
+    response: httpx.Response, *, secret: str | None = None
+) -> CoveoAPIError:
     """Build a :class:`CoveoAPIError` from any error response shape Coveo uses.
 
+    ``secret`` (the token used) is replaced by ``[redacted]`` if the body echoes it.
     Shapes (coveo/platform-client ``ResponseHandlers.ts``): ``{errorCode, message}``,
     RFC 7807-like ``{title, detail}``, ``{type|code, message}``, or a non-JSON page (502 and
     WAF blocks send HTML). The request id comes from the ``X-Request-ID`` header, else the body.
@@ -214,6 +217,10 @@ def api_error_from_response(response: httpx.Response) -> CoveoAPIError:
         detail = f"Coveo returned an HTML error page ({response.reason_phrase or 'no reason'})"
     elif response.text.strip():
         detail = response.text
+    if secret and detail:
+        detail = detail.replace(secret, "[redacted]")
+    if secret and code:
+        code = code.replace(secret, "[redacted]")
     return CoveoAPIError(
         response.status_code,
         code,
@@ -301,7 +308,7 @@ class CoveoClient:
             return self._http.request(
                 method, url, params=params, data=data, headers=headers, **extra
             )
-        except httpx.ConnectTimeout as error:
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise CoveoTimeout(
                 f"connecting to Coveo timed out ({method} {path})", maybe_sent=False
             ) from error
@@ -337,7 +344,7 @@ class CoveoClient:
         )
         request_id = response.headers.get("x-request-id")
         if response.status_code != 200:
-            raise api_error_from_response(response)
+            raise api_error_from_response(response, secret=token)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
@@ -380,7 +387,7 @@ class CoveoClient:
             ),
         )
         if response.status_code != 200:
-            raise api_error_from_response(response)
+            raise api_error_from_response(response, secret=token)
         request_id = response.headers.get("x-request-id")
         try:
             body = response.json()
@@ -403,7 +410,7 @@ class CoveoClient:
             "DELETE", region, f"/rest/organizations/{quote(org_id, safe='')}", token
         )
         if not 200 <= response.status_code < 300:
-            raise api_error_from_response(response)
+            raise api_error_from_response(response, secret=token)
         return DeleteOutcome(response.status_code, response.headers.get("x-request-id"))
 
 

@@ -50,7 +50,7 @@ class TokenCipher:
         """True when ``ciphertext`` was not made with the current first key."""
         try:
             self._primary.decrypt(ciphertext.encode("ascii"))
-        except InvalidToken:
+        except (InvalidToken, UnicodeEncodeError):
             return True
         return False
 

@@ -69,11 +69,22 @@ class OrgRef:
     region_hint: str | None = None
 
 
-_PADDING = re.compile(rf"^[\s{_INVISIBLE}]+|[\s{_INVISIBLE}]+$")
+MAX_INPUT_LENGTH = 2000
+"""Longer arguments are refused before any parsing (no ID or Admin Console URL is that long)."""
+
+
+def _is_padding(char: str) -> bool:
+    return char.isspace() or char in _INVISIBLE
 
 
 def _strip(text: str) -> str:
-    return _PADDING.sub("", text)
+    # A linear scan from both ends: a regex anchored at the end is quadratic on long inner runs.
+    start, end = 0, len(text)
+    while start < end and _is_padding(text[start]):
+        start += 1
+    while end > start and _is_padding(text[end - 1]):
+        end -= 1
+    return text[start:end]
 
 
 def _unescape_slack(text: str) -> str:
@@ -97,7 +108,9 @@ def _describe_char(char: str) -> str:
 def _from_admin_url(url: str, shown: str) -> OrgRef:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or host not in ADMIN_HOST_REGIONS:
+    # http is accepted because Slack rewrites a pasted scheme-less link to http://...; the URL is
+    # only read for its ID and host, never fetched.
+    if parts.scheme not in ("https", "http") or host not in ADMIN_HOST_REGIONS:
         raise OrgIdError(
             "that link is not a Coveo Admin Console URL "
             "(expected https://platform[-eu|-au|-ca].cloud.coveo.com/admin/#/<org-id>/...)",
@@ -163,6 +176,11 @@ def parse_org_argument(text: str) -> OrgRef:
     Raises:
         OrgIdError: with a plain-words ``problem``; the caller shows it and calls nothing.
     """
+    if len(text) > MAX_INPUT_LENGTH:
+        raise OrgIdError(
+            f"it is {len(text)} characters long; organization IDs have at most {MAX_ORG_ID_LENGTH}",
+            text[:120],
+        )
     shown = _strip(text)[:120]
     value = _strip(text)
     mentions = _SLACK_TOKEN.findall(value)

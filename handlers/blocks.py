@@ -22,7 +22,7 @@ from handlers.ids import (
     COMMAND,
     VIEW_LINK,
 )
-from handlers.messages import BACKUP_NOTE, HOW_TO_GET_TOKEN, esc, region_label
+from handlers.messages import BACKUP_NOTE, HOW_TO_GET_TOKEN, esc, esc_clip, region_label
 from storage import DeletionRequest, Link
 
 Block = dict[str, Any]
@@ -55,9 +55,7 @@ def context(text: str) -> Block:
 
 
 def _clip(text: str | None, limit: int = MAX_NAME) -> str:
-    if not text:
-        return "—"
-    return esc(text if len(text) <= limit else text[: limit - 1] + "…")
+    return esc_clip(text, limit) if text else "—"
 
 
 def link_button() -> Block:
@@ -89,7 +87,7 @@ def build_link_modal(
     which a view_submission does not include.
     """
     options = [{"text": _plain(region_label(key)), "value": key} for key in REGIONS]
-    initial = next(option for option in options if option["value"] == region)
+    initial = next((o for o in options if o["value"] == region), options[0])
     blocks: list[Block] = [
         section(
             "Paste *your own* Coveo access token. It is checked with Coveo, stored encrypted,"

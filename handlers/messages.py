@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bot.coveo import (
@@ -62,6 +63,23 @@ def esc(text: str) -> str:
     """Escape ``&``, ``<`` and ``>`` so text from users or Coveo cannot form Slack markup
     (mentions, links, ``<!channel>``). Source: docs.slack.dev/messaging/formatting-message-text."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def esc_clip(text: str, limit: int) -> str:
+    """Escape ``text`` like :func:`esc` and cut it so the *escaped* result has at most ``limit``
+    characters (ending in ``…`` when cut), never splitting an escape sequence."""
+    escaped = esc(text)
+    if len(escaped) <= limit:
+        return escaped
+    out: list[str] = []
+    size = 0
+    for char in text:
+        piece = esc(char)
+        if size + len(piece) > limit - 1:
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out) + "…"
 
 
 def region_label(region: str) -> str:
@@ -157,7 +175,11 @@ def explain_coveo_error(
                 f" ID and that your token's region is right (`{COMMAND} status`)."
             )
         elif status == 429:
-            wait = f" (Coveo asks to wait {int(error.retry_after)} s)" if error.retry_after else ""
+            wait = (
+                f" (Coveo asks to wait {math.ceil(error.retry_after)} s)"
+                if error.retry_after
+                else ""
+            )
             next_step = f"Coveo is rate limiting requests{wait}. Try again in a minute."
         elif status >= 500:
             next_step = (
@@ -190,9 +212,10 @@ def explain_coveo_error(
                 "Coveo did not answer in time: the outcome is unknown",
                 None,
                 None,
-                f"The organization may or may not have been deleted. Check whether `{esc(org_id)}`"
-                f" still exists (Administration Console, or `{COMMAND} {org_id}` which previews"
-                " it if it is still there) and report what you find in this thread.",
+                f"The organization may or may not have been deleted. Check whether"
+                f" `{esc(org_id)}` still exists (Administration Console, or"
+                f" `{COMMAND} {esc(org_id)}` which previews it if it is still there) and report"
+                " what you find in this thread.",
                 code="TIMEOUT",
             )
         return Explanation(

@@ -13,6 +13,14 @@ US = "https://platform.cloud.coveo.com"
 # (raw text after /delete-org, expected org id, expected region hint)
 ACCEPTED: list[tuple[str, str, str | None]] = [
     ("acme", "acme", None),
+    # Slack turns a pasted scheme-less link into <http://...|...>; the scheme does not matter
+    # because the URL is only read for its organization ID, never fetched.
+    ("http://platform.cloud.coveo.com/admin/#/acme", "acme", "us"),
+    (
+        "<http://platform-eu.cloud.coveo.com/admin/#/acme/x|platform-eu.cloud.coveo.com/admin/#/acme/x>",
+        "acme",
+        "eu",
+    ),
     ("mycoveoorganizationg8tp8wu3", "mycoveoorganizationg8tp8wu3", None),
     ("mycoveosearchorg2", "mycoveosearchorg2", None),
     (
@@ -205,7 +213,6 @@ REJECTED: list[tuple[str, str | None]] = [
         "<https://evil.example.com/admin/#/acme|platform.cloud.coveo.com/admin/#/acme>",
         "not a Coveo",
     ),
-    ("http://platform.cloud.coveo.com/admin/#/acme", "not a Coveo Admin Console URL"),
     ("ftp://platform.cloud.coveo.com/admin/#/acme", "not a Coveo Admin Console URL"),
     ("javascript://platform.cloud.coveo.com/admin/#/acme", "not a Coveo Admin Console URL"),
     ("https://platformdev.cloud.coveo.com/admin/#/acme", "not a Coveo Admin Console URL"),

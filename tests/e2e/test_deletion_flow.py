@@ -310,3 +310,18 @@ def test_help_status_unlink(e2e: Harness) -> None:
     e2e.slack.send_command(ALICE, CHANNEL, "unlink")
     e2e.slack.wait_for(lambda: [t for t in e2e.ephemeral_texts(ALICE) if "removed" in t])
     assert e2e.store.get_link("T0TEST0001", ALICE) is None
+
+
+def test_commands_and_clicks_are_acked_fast_while_coveo_is_slow(e2e: Harness) -> None:
+    _linked(e2e)
+    e2e.coveo.set_latency(4.0, "GET", "/rest/organizations/")
+    response = e2e.slack.send_command(ALICE, CHANNEL, PROD)
+    assert response.status == 200
+    assert response.elapsed < 1.0
+    assert "Looking up" in response.body
+    # the lookup times out (1.5 s in the harness): told privately, nothing posted or deleted
+    e2e.slack.wait_for(
+        lambda: [t for t in e2e.ephemeral_texts(ALICE) if "did not answer in time" in t], timeout=8
+    )
+    assert e2e.slack.messages(CHANNEL) == []
+    assert e2e.coveo.deletes() == []
