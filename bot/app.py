@@ -7,17 +7,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import httpx
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
-from slack_sdk.webhook import WebhookClient
 
 from bot.clock import utcnow
 from bot.config import Config
@@ -28,13 +25,16 @@ from handlers import register_all
 from handlers.deletion import DeletionFlow
 from handlers.delivery import Delivery
 from handlers.deps import Deps
-from handlers.messages import INTERNAL_ERROR
+from handlers.errors import on_app_error
 from storage import Store
 
 logger = logging.getLogger(__name__)
 
 LISTENER_WORKERS = 32
-"""Threads that run listeners after their ack; slow Coveo calls occupy one each."""
+"""Threads that run the lazy (post-ack) part of listeners; slow Coveo calls occupy one each.
+Acks never wait for this pool: they run on the HTTP request thread."""
+URGENT_WORKERS = 4
+"""Threads for work bound to Slack's 3-second trigger window (views.open)."""
 
 
 @dataclass
@@ -48,27 +48,15 @@ class Runtime:
     sweeper: Sweeper
     http: httpx.Client
     executor: ThreadPoolExecutor
+    urgent: ThreadPoolExecutor
 
     def close(self) -> None:
         """Stop the sweeper, let running listeners finish, close HTTP and SQLite."""
         self.sweeper.stop()
+        self.urgent.shutdown(wait=True, cancel_futures=False)
         self.executor.shutdown(wait=True, cancel_futures=False)
         self.http.close()
         self.deps.store.close()
-
-
-def _report_error(error: Exception, body: dict[str, Any]) -> None:
-    """The one handler for unexpected listener errors: log the traceback, tell the user
-    something actionable (never the traceback) when the payload has a response_url."""
-    logger.exception("unhandled error in a listener", exc_info=error)
-    url = body.get("response_url") if isinstance(body, dict) else None
-    if isinstance(url, str) and url:
-        try:
-            WebhookClient(url, timeout=5).send(
-                text=INTERNAL_ERROR, response_type="ephemeral", replace_original=False
-            )
-        except (SlackClientError, OSError) as send_error:
-            logger.warning("could not tell the user about the error: %s", send_error)
 
 
 def create_app(
@@ -98,10 +86,13 @@ def create_app(
         ],
     )
     executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="listener")
+    urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")
     app = App(
         client=client,
         signing_secret=config.slack_signing_secret,
         listener_executor=executor,
+        # Ack functions run on the request thread; slow work goes to lazy listeners.
+        process_before_response=True,
         request_verification_enabled=not config.socket_mode,
     )
     deps = Deps(
@@ -110,9 +101,10 @@ def create_app(
         delivery=Delivery(client),
         confirm_timeout=config.confirm_timeout,
         clock=clock,
+        urgent=urgent,
     )
     register_all(app, deps)
-    app.error(_report_error)
+    app.error(on_app_error)
     flow = DeletionFlow(deps)
     return Runtime(
         config=config,
@@ -122,4 +114,5 @@ def create_app(
         sweeper=Sweeper(flow, config.sweep_interval),
         http=http_client,
         executor=executor,
+        urgent=urgent,
     )

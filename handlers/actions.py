@@ -1,4 +1,7 @@
-"""Block actions: Confirm deletion, Cancel, and the Link Coveo account button."""
+"""Block actions: Confirm deletion, Cancel, and the Link Coveo account button.
+
+Ack functions run on the HTTP request thread and only ack; the work runs lazily after.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from handlers.commands import open_link_modal
+from handlers.commands import open_link_modal_soon
 from handlers.context import actor_from
 from handlers.deletion import DeletionFlow
 from handlers.deps import Deps
+from handlers.errors import guarded
 from handlers.ids import ACTION_CANCEL, ACTION_CONFIRM, ACTION_OPEN_LINK
 
 
@@ -23,37 +27,45 @@ def _clicked(body: dict[str, Any]) -> tuple[str, str | None]:
     return (value if isinstance(value, str) else ""), (ts if isinstance(ts, str) else None)
 
 
+def ack_only(ack: Ack) -> None:
+    """Ack a click at once; the work follows in a lazy function."""
+    ack()
+
+
 class ActionListeners:
     """Listeners for the card's buttons; all state is looked up server-side from the value."""
 
     def __init__(self, deps: Deps) -> None:
+        self.deps = deps
         self.flow = DeletionFlow(deps)
 
-    def on_confirm(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        """Confirm deletion: ack, then at most one DELETE (see :meth:`DeletionFlow.confirm`)."""
-        ack()
+    def on_confirm(self, body: dict[str, Any], context: BoltContext) -> None:
+        """Confirm deletion (after the ack): at most one DELETE (:meth:`DeletionFlow.confirm`)."""
         request_id, ts = _clicked(body)
         self.flow.confirm(actor_from(context, body), request_id, ts)
 
-    def on_cancel(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        """Cancel: ack, then pending → cancelled."""
-        ack()
+    def on_cancel(self, body: dict[str, Any], context: BoltContext) -> None:
+        """Cancel (after the ack): pending → cancelled."""
         request_id, ts = _clicked(body)
         self.flow.cancel(actor_from(context, body), request_id, ts)
 
-    def on_open_link(
+    def ack_open_link(
         self, ack: Ack, body: dict[str, Any], context: BoltContext, client: WebClient
     ) -> None:
         """Link Coveo account: ack, then open the modal with this click's trigger_id."""
         ack()
-        open_link_modal(
-            client, self.flow, actor_from(context, body), str(body.get("trigger_id") or "")
+        open_link_modal_soon(
+            self.deps,
+            self.flow,
+            client,
+            actor_from(context, body),
+            str(body.get("trigger_id") or ""),
         )
 
 
 def register(app: App, deps: Deps) -> None:
     """Attach the block action listeners to ``app``."""
     listeners = ActionListeners(deps)
-    app.action(ACTION_CONFIRM)(listeners.on_confirm)
-    app.action(ACTION_CANCEL)(listeners.on_cancel)
-    app.action(ACTION_OPEN_LINK)(listeners.on_open_link)
+    app.action(ACTION_CONFIRM)(ack=ack_only, lazy=[guarded(listeners.on_confirm)])
+    app.action(ACTION_CANCEL)(ack=ack_only, lazy=[guarded(listeners.on_cancel)])
+    app.action(ACTION_OPEN_LINK)(listeners.ack_open_link)

@@ -1,19 +1,26 @@
-"""The ``/delete-org`` slash command: subcommands, org-id validation, then the deletion flow."""
+"""The ``/delete-org`` slash command: subcommands, org-id validation, then the deletion flow.
+
+Each listener is split the way Bolt's lazy listeners allow: a fast ack function that runs on
+the HTTP request thread (parsing only, so the ack never waits for a worker busy with Coveo),
+and a lazy function for the slow work, run on the listener pool after the ack.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.orgid import OrgIdError, parse_org_argument
+from bot.orgid import OrgIdError, OrgRef, parse_org_argument
 from handlers import blocks, messages
 from handlers.context import actor_from
 from handlers.deletion import DeletionFlow
 from handlers.deps import Actor, Deps
+from handlers.errors import guarded
 from handlers.ids import COMMAND
 from handlers.messages import esc
 from storage import LinkUnreadable
@@ -21,6 +28,37 @@ from storage import LinkUnreadable
 logger = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("link", "unlink", "status", "help")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What ``/delete-org <text>`` asks for: ``kind`` is one of help, link, unlink, status,
+    unknown, invalid or delete; ``reply`` is the immediate ack text, if any."""
+
+    kind: str
+    reply: str | None = None
+    ref: OrgRef | None = None
+
+
+def parse_command_text(text: str) -> Parsed:
+    """Classify the command text (pure; no I/O)."""
+    words = text.split()
+    first = words[0].lower() if words else ""
+    if first in ("", "help"):
+        return Parsed("help", messages.USAGE)
+    if first == "link":
+        return Parsed("link", messages.TOKEN_IN_COMMAND if len(words) > 1 else None)
+    if first in ("unlink", "status"):
+        return Parsed(first)
+    if len(words) > 1:
+        return Parsed(
+            "unknown", f"Unknown command `{esc(' '.join(words)[:60])}`.\n{messages.USAGE}"
+        )
+    try:
+        ref = parse_org_argument(text)
+    except OrgIdError as error:
+        return Parsed("invalid", messages.org_id_problem(error))
+    return Parsed("delete", f"Looking up `{ref.org_id}` with your Coveo token…", ref)
 
 
 def open_link_modal(client: WebClient, flow: DeletionFlow, actor: Actor, trigger_id: str) -> None:
@@ -44,6 +82,19 @@ def open_link_modal(client: WebClient, flow: DeletionFlow, actor: Actor, trigger
         flow.tell(actor, messages.MODAL_OPEN_FAILED.format(error=code))
 
 
+def open_link_modal_soon(
+    deps: Deps, flow: DeletionFlow, client: WebClient, actor: Actor, trigger_id: str
+) -> None:
+    """Open the modal on the small ``urgent`` pool, which slow Coveo work never occupies, so
+    the ``trigger_id`` is used well within its 3 s (inline when no pool is configured)."""
+    if deps.urgent is None:
+        open_link_modal(client, flow, actor, trigger_id)
+    else:
+        deps.urgent.submit(
+            guarded(open_link_modal), client=client, flow=flow, actor=actor, trigger_id=trigger_id
+        )
+
+
 class CommandListeners:
     """Listener for ``/delete-org``; ``register`` wires it to the app."""
 
@@ -51,45 +102,35 @@ class CommandListeners:
         self.deps = deps
         self.flow = DeletionFlow(deps)
 
-    def on_delete_org(
+    def ack_delete_org(
         self, ack: Ack, body: dict[str, Any], context: BoltContext, client: WebClient
     ) -> None:
-        """Ack within Slack's 3 s first (with usage or a validation error where that is all
-        there is to say), then do the slow work."""
-        text = str(body.get("text") or "")
-        words = text.split()
-        first = words[0].lower() if words else ""
-        actor = actor_from(context, body)
-        if first in ("", "help"):
-            ack(text=messages.USAGE)
-            return
-        if first == "link":
-            if len(words) > 1:
-                ack(text=messages.TOKEN_IN_COMMAND)
-            else:
-                ack()
-            open_link_modal(client, self.flow, actor, str(body.get("trigger_id") or ""))
-            return
-        if first in ("unlink", "status"):
+        """Ack at once: usage, a validation error, or "Looking up…"; open the link modal."""
+        parsed = parse_command_text(str(body.get("text") or ""))
+        if parsed.reply:
+            ack(text=parsed.reply)
+        else:
             ack()
-            if first == "unlink":
-                removed = self.deps.store.delete_link(
-                    actor.workspace, actor.user_id, self.deps.clock()
-                )
-                self.flow.tell(actor, messages.UNLINKED if removed else messages.NOT_LINKED_STATUS)
-            else:
-                self._status(actor)
-            return
-        if len(words) > 1:
-            ack(text=f"Unknown command `{esc(' '.join(words)[:60])}`.\n{messages.USAGE}")
-            return
-        try:
-            ref = parse_org_argument(text)
-        except OrgIdError as error:
-            ack(text=messages.org_id_problem(error))
-            return
-        ack(text=f"Looking up `{ref.org_id}` with your Coveo token…")
-        self.flow.request(actor, ref)
+        if parsed.kind == "link":
+            open_link_modal_soon(
+                self.deps,
+                self.flow,
+                client,
+                actor_from(context, body),
+                str(body.get("trigger_id") or ""),
+            )
+
+    def work_delete_org(self, body: dict[str, Any], context: BoltContext) -> None:
+        """After the ack: unlink, status, or the deletion request itself."""
+        parsed = parse_command_text(str(body.get("text") or ""))
+        actor = actor_from(context, body)
+        if parsed.kind == "unlink":
+            removed = self.deps.store.delete_link(actor.workspace, actor.user_id, self.deps.clock())
+            self.flow.tell(actor, messages.UNLINKED if removed else messages.NOT_LINKED_STATUS)
+        elif parsed.kind == "status":
+            self._status(actor)
+        elif parsed.kind == "delete" and parsed.ref is not None:
+            self.flow.request(actor, parsed.ref)
 
     def _status(self, actor: Actor) -> None:
         try:
@@ -101,9 +142,6 @@ class CommandListeners:
 
 
 def register(app: App, deps: Deps) -> None:
-    """Attach the slash command listener to ``app``."""
+    """Attach the slash command listener (ack function plus lazy work) to ``app``."""
     listeners = CommandListeners(deps)
-    app.command(COMMAND)(listeners.on_delete_org)
-
-
-__all__ = ["SUBCOMMANDS", "CommandListeners", "open_link_modal", "register"]
+    app.command(COMMAND)(ack=listeners.ack_delete_org, lazy=[guarded(listeners.work_delete_org)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,13 +15,16 @@ from storage import Store
 
 @dataclass(frozen=True)
 class Deps:
-    """Shared services. ``confirm_timeout`` is in seconds; ``clock`` returns aware UTC."""
+    """Shared services. ``confirm_timeout`` is in seconds; ``clock`` returns aware UTC;
+    ``urgent`` is a small pool for work bound to Slack's 3-second windows (views.open), kept
+    apart from the listener pool that slow Coveo calls can fill (None: run inline)."""
 
     store: Store
     coveo: CoveoClient
     delivery: Delivery
     confirm_timeout: int
     clock: Callable[[], datetime] = utcnow
+    urgent: Executor | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from typing import Any
@@ -13,7 +14,9 @@ from handlers import blocks, messages
 from handlers.context import workspace_key
 from handlers.deletion import DeletionFlow
 from handlers.deps import Actor, Deps
+from handlers.errors import guarded
 from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN, VIEW_LINK
+from storage import LinkUnreadable
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,10 @@ class ViewListeners:
         self, ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
     ) -> None:
         """Validate the form, check the token with Coveo inside Slack's 3 s, then ack with
-        inline errors (nothing saved) or with the confirmation view (saved, encrypted)."""
+        inline errors (nothing saved) or with the confirmation view (saved, encrypted).
+
+        This runs as the ack function (on the request thread) because inline errors can only
+        be given in the ack."""
         token, region = read_link_form(view)
         problem = token_shape_problem(token)
         if problem:
@@ -103,6 +109,20 @@ class ViewListeners:
             now=self.deps.clock(),
         )
         ack(response_action="update", view=blocks.build_link_done_view(link))
+
+    def after_link_submit(
+        self, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+    ) -> None:
+        """After a successful link: tell the user privately in the conversation they came from."""
+        workspace = workspace_key(context)
+        user_id = str(context.user_id)
+        try:
+            link = self.deps.store.get_link(workspace, user_id)
+        except LinkUnreadable:
+            return
+        token, region = read_link_form(view)
+        if link is None or not token or not hmac.compare_digest(token, link.token):
+            return  # the submission was refused (or superseded): nothing to announce
         metadata = _metadata(view)
         actor = Actor(
             workspace=workspace,
@@ -118,4 +138,4 @@ class ViewListeners:
 def register(app: App, deps: Deps) -> None:
     """Attach the view submission listener to ``app``."""
     listeners = ViewListeners(deps)
-    app.view(VIEW_LINK)(listeners.on_link_submit)
+    app.view(VIEW_LINK)(ack=listeners.on_link_submit, lazy=[guarded(listeners.after_link_submit)])

@@ -219,8 +219,8 @@ def test_delete_timeout_with_coveo_down_says_outcome_unknown(e2e: Harness) -> No
 @pytest.mark.parametrize(
     ("org_or_status", "expected"),
     [
-        ("examplereadonlyus6h2j8c", "read-only"),
-        ("examplepausedus3n5v7b", "paused"),
+        ("examplereadonlyus6h2j8c", "is read-only"),
+        ("examplepausedus3n5v7b", "is paused"),
         ("exampleprodeu9f4g6z", "No access, or no such organization"),
         ("nosuchorg123", "No access, or no such organization"),
     ],

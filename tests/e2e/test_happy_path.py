@@ -8,7 +8,11 @@ ORG = "exampleprodus4k7q2m"
 def test_link_request_confirm_deletes_once_and_replies_in_thread(e2e: Harness) -> None:
     response = e2e.link(ALICE, "admin_us")
     assert response.status == 200
-    assert any("Linked as alice@example.com (region US)" in t for t in e2e.ephemeral_texts(ALICE))
+    e2e.slack.wait_for(
+        lambda: [
+            t for t in e2e.ephemeral_texts(ALICE) if "Linked as alice@example.com (region US)" in t
+        ]
+    )
 
     card = e2e.request_card(ALICE, ORG)
     assert ORG in str(card.blocks)

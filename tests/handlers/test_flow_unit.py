@@ -144,20 +144,24 @@ def test_sweeper_pass_expires_only_due_cards(deps: Deps) -> None:
         assert flow.expire_due() == 0
 
 
-def test_slash_command_acks_before_any_other_work(deps: Deps) -> None:
+def test_slash_command_ack_function_only_acks_and_the_work_comes_after(
+    deps: Deps, coveo_calls: list[httpx.Request]
+) -> None:
     parent = Mock()
     ack = Mock(spec=Ack)
     client = Mock(spec=WebClient)
     parent.attach_mock(ack, "ack")
     parent.attach_mock(client, "client")
     listeners = CommandListeners(deps)
-    listeners.flow.delivery = parent.delivery  # records the private "not linked" message
+    listeners.flow.delivery = parent.delivery
     context = BoltContext(team_id="T1", user_id="U1", channel_id="C1")
-    listeners.on_delete_org(
-        ack=ack, body={"text": "acmeprod1", "trigger_id": "t"}, context=context, client=client
-    )
-    assert parent.mock_calls[0][0] == "ack"
-    assert len(parent.mock_calls) > 1
+    body = {"text": "acmeprod1", "trigger_id": "t"}
+    listeners.ack_delete_org(ack=ack, body=body, context=context, client=client)
+    assert [call[0] for call in parent.mock_calls] == ["ack"]
+    assert "Looking up `acmeprod1`" in parent.mock_calls[0].kwargs["text"]
+    assert coveo_calls == []
+    listeners.work_delete_org(body=body, context=context)
+    assert [call[0] for call in parent.mock_calls][1:] == ["delivery.private"]  # not linked yet
 
 
 def test_link_command_acks_then_opens_modal_with_trigger_id(deps: Deps) -> None:
@@ -167,7 +171,7 @@ def test_link_command_acks_then_opens_modal_with_trigger_id(deps: Deps) -> None:
     parent.attach_mock(ack, "ack")
     parent.attach_mock(client, "client")
     context = BoltContext(team_id="T1", user_id="U1", channel_id="C1")
-    CommandListeners(deps).on_delete_org(
+    CommandListeners(deps).ack_delete_org(
         ack=ack, body={"text": "link", "trigger_id": "trig-1"}, context=context, client=client
     )
     names = [call[0] for call in parent.mock_calls]
@@ -175,17 +179,19 @@ def test_link_command_acks_then_opens_modal_with_trigger_id(deps: Deps) -> None:
     assert parent.mock_calls[1].kwargs["trigger_id"] == "trig-1"
 
 
-def test_confirm_click_acks_first(deps: Deps) -> None:
+def test_click_ack_is_immediate_and_unknown_request_is_told_privately(deps: Deps) -> None:
+    from handlers.actions import ack_only
+
     parent = Mock()
     ack = Mock(spec=Ack)
     parent.attach_mock(ack, "ack")
+    ack_only(ack=ack)
     listeners = ActionListeners(deps)
     listeners.flow.delivery = parent.delivery
     context = BoltContext(team_id="T1", user_id="U1", channel_id="C1")
     body = {"actions": [{"value": "x" * 22}], "container": {"message_ts": "1.2"}}
-    listeners.on_confirm(ack=ack, body=body, context=context)
-    assert parent.mock_calls[0][0] == "ack"
-    assert parent.mock_calls[1][0] == "delivery.private"  # unknown request: told privately
+    listeners.on_confirm(body=body, context=context)
+    assert [call[0] for call in parent.mock_calls] == ["ack", "delivery.private"]
 
 
 @pytest.mark.parametrize(
