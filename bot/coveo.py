@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+logger = logging.getLogger(__name__)
 
 REGIONS: tuple[str, ...] = ("us", "eu", "au", "ca", "hipaa")
 REGION_LABELS = {"us": "US", "eu": "EU", "au": "AU", "ca": "CA", "hipaa": "HIPAA"}
@@ -266,17 +272,57 @@ def parse_organization(body: object, request_id: str | None) -> Organization:
     )
 
 
+RETRYABLE_READ_STATUSES = frozenset({429, 502, 503, 504})
+"""Statuses after which a *read* is tried again (the request had no effect)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and jitter.
+
+    ``attempts`` is the total number of tries; waits are ``base_delay * 2**n`` seconds (plus up
+    to 25 % jitter), or Coveo's ``Retry-After`` when sent; a wait longer than ``max_delay``
+    seconds is not worth making and the error is raised instead.
+    """
+
+    attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 5.0
+
+    def delay(self, retry: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before retry number ``retry`` (0-based), or None to give up."""
+        if retry + 1 >= self.attempts:
+            return None
+        wait = retry_after if retry_after is not None else self.base_delay * 2**retry
+        if wait > self.max_delay:
+            return None
+        return wait * (1 + 0.25 * _jitter.random()) if retry_after is None else wait
+
+
+_jitter = random.Random()  # noqa: S311 - backoff jitter, not a secret
+
+
 class CoveoClient:
     """The Coveo Platform API calls of the app, each made with the calling user's own token.
 
     ``http`` is a long-lived ``httpx.Client`` (its pool and timeouts are the caller's choice; see
     :func:`make_http_client`). ``platform_url``, when set, replaces every region's host (a proxy
-    or a local fake); otherwise the host comes from :data:`PLATFORM_HOSTS`.
+    or a local fake); otherwise the host comes from :data:`PLATFORM_HOSTS`. ``retry`` bounds the
+    retries of reads and of a ``DELETE`` that certainly did not arrive; ``sleep`` waits (seconds).
     """
 
-    def __init__(self, http: httpx.Client, *, platform_url: str | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        platform_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._http = http
         self._platform_url = platform_url.rstrip("/") if platform_url else None
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
 
     def base_url(self, region: str) -> str:
         """Return the platform host URL used for ``region`` (no trailing slash).
@@ -372,11 +418,33 @@ class CoveoClient:
 
         ``GET /rest/organizations/{id}?additionalFields=status&additionalFields=license``
         (docs.coveo.com/en/mcc80216; platform-client ``Organization.get``). The ID is sent
-        percent-encoded as one path segment.
+        percent-encoded as one path segment. Retried per the :class:`RetryPolicy` on 429
+        (honouring ``Retry-After``), 502, 503, 504 and connection failures.
 
         Raises:
-            CoveoAPIError, CoveoUnavailable, CoveoTimeout, CoveoProtocolError.
+            CoveoAPIError, CoveoUnavailable, CoveoTimeout, CoveoProtocolError (after retries).
         """
+        retry = 0
+        while True:
+            try:
+                return self._get_organization_once(token, region, org_id)
+            except CoveoAPIError as error:
+                if error.status not in RETRYABLE_READ_STATUSES:
+                    raise
+                wait = self._retry.delay(retry, error.retry_after)
+                if wait is None:
+                    raise
+            except CoveoUnavailable as error:
+                if isinstance(error, CoveoTimeout) and error.maybe_sent:
+                    raise  # a read that timed out already waited its full timeout
+                wait = self._retry.delay(retry, None)
+                if wait is None:
+                    raise
+            logger.info("retrying organization read in %.1f s (attempt %d)", wait, retry + 2)
+            self._sleep(wait)
+            retry += 1
+
+    def _get_organization_once(self, token: str, region: str, org_id: str) -> Organization:
         response = self._send(
             "GET",
             region,
@@ -399,19 +467,37 @@ class CoveoClient:
         """Delete organization ``org_id``: ``DELETE /rest/organizations/{id}``, no body.
 
         Coveo answers ``204 No Content`` when the organization is deleted (docs.coveo.com/en/22;
-        any 2xx is accepted as success). Sent once: this method never retries.
+        any 2xx is accepted as success). Sent again only when the previous try certainly had no
+        effect: the connection could not be opened, or Coveo answered 429 (``Retry-After``
+        honoured). Never after a timeout or a 5xx, when Coveo may have acted.
 
         Raises:
             CoveoAPIError: Coveo refused (status, code, detail and request id attached).
             CoveoTimeout: no answer in time; the deletion may or may not have happened.
             CoveoUnavailable: ``maybe_sent`` False means Coveo certainly did not get it.
         """
-        response = self._send(
-            "DELETE", region, f"/rest/organizations/{quote(org_id, safe='')}", token
-        )
-        if not 200 <= response.status_code < 300:
-            raise api_error_from_response(response, secret=token)
-        return DeleteOutcome(response.status_code, response.headers.get("x-request-id"))
+        retry = 0
+        while True:
+            try:
+                response = self._send(
+                    "DELETE", region, f"/rest/organizations/{quote(org_id, safe='')}", token
+                )
+            except CoveoUnavailable as error:
+                wait = None if error.maybe_sent else self._retry.delay(retry, None)
+                if wait is None:
+                    raise
+            else:
+                if 200 <= response.status_code < 300:
+                    return DeleteOutcome(response.status_code, response.headers.get("x-request-id"))
+                error_ = api_error_from_response(response, secret=token)
+                wait = (
+                    self._retry.delay(retry, error_.retry_after) if error_.status == 429 else None
+                )
+                if wait is None:
+                    raise error_
+            logger.info("DELETE did not reach Coveo; retrying in %.1f s", wait)
+            self._sleep(wait)
+            retry += 1
 
 
 def make_http_client(*, max_connections: int = 50) -> httpx.Client:

@@ -25,6 +25,7 @@ from bot.coveo import (
     Identity,
     NotAUserToken,
     Organization,
+    RetryPolicy,
     api_error_from_response,
     parse_organization,
 )
@@ -39,16 +40,19 @@ class Recorder:
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
+        self.sleeps: list[float] = []
         self._clients: list[httpx.Client] = []
 
-    def client(self, handler: Handler, *, platform_url: str | None = None) -> CoveoClient:
+    def client(
+        self, handler: Handler, *, platform_url: str | None = None, retry: RetryPolicy | None = None
+    ) -> CoveoClient:
         def record(request: httpx.Request) -> httpx.Response:
             self.requests.append(request)
             return handler(request)
 
         http = httpx.Client(transport=httpx.MockTransport(record))
         self._clients.append(http)
-        return CoveoClient(http, platform_url=platform_url)
+        return CoveoClient(http, platform_url=platform_url, retry=retry, sleep=self.sleeps.append)
 
     def close(self) -> None:
         for http in self._clients:
@@ -258,13 +262,98 @@ def test_delete_organization_without_request_id(rec: Recorder) -> None:
     assert rec.client(reply(204)).delete_organization(TOKEN, "us", "a") == DeleteOutcome(204, None)
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 412, 429, 500, 502, 503, 301])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 412, 500, 502, 503, 301])
 def test_delete_organization_non_2xx_raises(rec: Recorder, status: int) -> None:
     client = rec.client(reply(status, {"errorCode": "X", "message": "m"}))
     with pytest.raises(CoveoAPIError) as info:
         client.delete_organization(TOKEN, "us", "acme42")
     assert info.value.status == status
-    assert len(rec.requests) == 1  # sent once, never retried
+    assert len(rec.requests) == 1  # sent once: Coveo may have acted, never retried
+    assert rec.sleeps == []
+
+
+def test_delete_429_is_retried_with_backoff_then_raised(rec: Recorder) -> None:
+    client = rec.client(reply(429, {"errorCode": "TOO_MANY_REQUESTS"}))
+    with pytest.raises(CoveoAPIError) as info:
+        client.delete_organization(TOKEN, "us", "acme42")
+    assert info.value.status == 429
+    assert len(rec.requests) == 3
+    assert len(rec.sleeps) == 2 and 0.5 <= rec.sleeps[0] <= 0.625 and 1.0 <= rec.sleeps[1] <= 1.25
+
+
+def test_delete_429_honours_retry_after_then_succeeds(rec: Recorder) -> None:
+    answers = iter([reply(429, headers={"Retry-After": "2"}), reply(204)])
+    client = rec.client(lambda request: next(answers)(request))
+    assert client.delete_organization(TOKEN, "us", "acme42").status == 204
+    assert rec.sleeps == [2.0]
+    assert len(rec.requests) == 2
+
+
+def test_delete_429_with_long_retry_after_is_not_waited_for(rec: Recorder) -> None:
+    client = rec.client(reply(429, headers={"Retry-After": "600"}))
+    with pytest.raises(CoveoAPIError):
+        client.delete_organization(TOKEN, "us", "acme42")
+    assert len(rec.requests) == 1 and rec.sleeps == []
+
+
+def test_delete_retried_only_when_the_connection_was_refused(rec: Recorder) -> None:
+    calls = {"n": 0}
+
+    def refuse_then_delete(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(204)
+
+    assert rec.client(refuse_then_delete).delete_organization(TOKEN, "us", "a1").status == 204
+    assert calls["n"] == 2
+
+
+@pytest.mark.parametrize(
+    "exc", [httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError]
+)
+def test_delete_never_retried_when_it_may_have_arrived(rec: Recorder, exc: type[Exception]) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exc("boom", request=request)  # type: ignore[call-arg]
+
+    with pytest.raises(CoveoUnavailable):
+        rec.client(fail).delete_organization(TOKEN, "us", "a1")
+    assert len(rec.requests) == 1 and rec.sleeps == []
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_organization_read_retries_transient_statuses(rec: Recorder, status: int) -> None:
+    answers = iter([reply(status), reply(status), reply(200, ORG_BODY_FOR_RETRY)])
+    client = rec.client(lambda request: next(answers)(request))
+    assert client.get_organization(TOKEN, "us", "acme42").id == "acme42"
+    assert len(rec.requests) == 3 and len(rec.sleeps) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
+def test_organization_read_does_not_retry_other_statuses(rec: Recorder, status: int) -> None:
+    with pytest.raises(CoveoAPIError):
+        rec.client(reply(status)).get_organization(TOKEN, "us", "acme42")
+    assert len(rec.requests) == 1
+
+
+def test_organization_read_retries_connection_errors_but_not_read_timeouts(rec: Recorder) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(CoveoUnavailable):
+        rec.client(refuse).get_organization(TOKEN, "us", "acme42")
+    assert len(rec.requests) == 3
+    rec.requests.clear()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(CoveoTimeout):
+        rec.client(slow).get_organization(TOKEN, "us", "acme42")
+    assert len(rec.requests) == 1
+
+
+ORG_BODY_FOR_RETRY = {"id": "acme42", "displayName": "Acme"}
 
 
 # --- error shapes -------------------------------------------------------------------------
