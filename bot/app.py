@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,10 +15,7 @@ from datetime import datetime
 import httpx
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.clock import utcnow
 from bot.config import Config
@@ -30,6 +31,8 @@ from storage import Store
 
 logger = logging.getLogger(__name__)
 
+DRAIN_SECONDS = 30.0
+"""How long a graceful shutdown waits for in-flight work (a DELETE takes at most ~15 s)."""
 LISTENER_WORKERS = 32
 """Threads that run the lazy (post-ack) part of listeners; slow Coveo calls occupy one each.
 Acks never wait for this pool: they run on the HTTP request thread."""
@@ -50,13 +53,38 @@ class Runtime:
     executor: ThreadPoolExecutor
     urgent: ThreadPoolExecutor
 
-    def close(self) -> None:
-        """Stop the sweeper, let running listeners finish, close HTTP and SQLite."""
+    def start(self) -> None:
+        """Register this process and start the upkeep thread (first pass at once: requests a
+        crashed predecessor left in ``deleting`` are reconciled right away)."""
+        self.deps.store.register_instance(
+            self.deps.instance_id, socket.gethostname(), os.getpid(), self.deps.clock()
+        )
+        self.sweeper.start()
+
+    def close(self, drain_timeout: float = DRAIN_SECONDS) -> None:
+        """Graceful stop (call after the server stopped taking requests): let running
+        listeners and in-flight deletions finish (up to ``drain_timeout`` seconds), flush due
+        outbox items, mark this process stopped, close HTTP and SQLite."""
         self.sweeper.stop()
         self.urgent.shutdown(wait=True, cancel_futures=False)
-        self.executor.shutdown(wait=True, cancel_futures=False)
-        self.http.close()
-        self.deps.store.close()
+        drained = threading.Thread(
+            target=self.executor.shutdown, kwargs={"wait": True}, name="drain", daemon=True
+        )
+        drained.start()
+        drained.join(drain_timeout)
+        if drained.is_alive():
+            logger.warning(
+                "shutdown: gave up waiting after %s s; still running: %s (they will be"
+                " reconciled at the next start)",
+                drain_timeout,
+                sorted(self.deps.inflight.snapshot()) or "listener work",
+            )
+        try:
+            self.flow.outbox.deliver_due()
+        finally:
+            self.deps.store.stop_instance(self.deps.instance_id, self.deps.clock())
+            self.http.close()
+            self.deps.store.close()
 
 
 def create_app(
@@ -80,10 +108,8 @@ def create_app(
         token=config.slack_bot_token,
         base_url=config.slack_api_url or WebClient.BASE_URL,
         timeout=10,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(),
-            RateLimitErrorRetryHandler(max_retry_count=2),
-        ],
+        # Rate limits are not slept on here: the outbox retries later, honouring Retry-After.
+        retry_handlers=[ConnectionErrorRetryHandler()],
     )
     executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="listener")
     urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")
@@ -102,6 +128,7 @@ def create_app(
         confirm_timeout=config.confirm_timeout,
         clock=clock,
         urgent=urgent,
+        instance_id=uuid.uuid4().hex,
     )
     register_all(app, deps)
     app.error(on_app_error)

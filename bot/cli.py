@@ -78,6 +78,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     fake = sub.add_parser("fake-coveo", help="run a local fake of the Coveo Platform API")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=8001)
+    demo = sub.add_parser(
+        "demo", help="play a short scripted demo against local fakes of Slack and Coveo (offline)"
+    )
+    demo.add_argument("--color", action="store_true", help="use ANSI colours")
+    console = sub.add_parser(
+        "console", help="try the app interactively against local fakes of Slack and Coveo"
+    )
+    console.add_argument("--user", default="alice", help="act as this user (name or ID)")
+    console.add_argument(
+        "--confirm-timeout", type=int, default=120, help="seconds a card stays confirmable"
+    )
+    console.add_argument("--color", action="store_true", help="use ANSI colours")
     args = parser.parse_args(argv)
 
     if args.command == "generate-key":
@@ -87,6 +99,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         from bot.emulator.coveo import main as fake_main
 
         return fake_main(["--host", args.host, "--port", str(args.port)])
+    if args.command == "demo":
+        from bot.emulator.demo import run_demo
+
+        return run_demo(sys.stdout, colour=args.color)
+    if args.command == "console":
+        from bot.emulator.console import run_console
+
+        return run_console(user=args.user, confirm_timeout=args.confirm_timeout, colour=args.color)
     env = dict(environ) if environ is not None else read_environment(args.env_file)
     try:
         config = load_config(env)

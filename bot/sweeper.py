@@ -1,47 +1,99 @@
-"""Background expiry sweeper: turns cards whose deadline passed into "Expired" within 30 s."""
+"""Background upkeep: heartbeat, crash recovery, card expiry and outbox retries."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from handlers.deletion import DeletionFlow
 
 logger = logging.getLogger(__name__)
 
+STALE_AFTER_SECONDS = 120
+"""A process on another host whose heartbeat is older than this is presumed dead."""
+
+
+def owner_checker(
+    clock: Callable[[], datetime], hostname: str | None = None
+) -> Callable[[dict[str, Any] | None], bool]:
+    """Build the "is that process still alive?" test used by crash recovery.
+
+    On this host the answer is exact: does that PID still exist (``os.kill(pid, 0)``)? For
+    another host, a heartbeat newer than :data:`STALE_AFTER_SECONDS` counts as alive. A process
+    that stopped cleanly, or an unknown owner, is not alive.
+    """
+    here = hostname or socket.gethostname()
+
+    def alive(owner: dict[str, Any] | None) -> bool:
+        if owner is None or owner.get("stopped_at") is not None:
+            return False
+        if owner.get("hostname") == here:
+            pid = int(owner.get("pid") or 0)
+            if pid <= 0:
+                return False
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True  # exists, owned by another user
+            return True
+        heartbeat = owner.get("heartbeat_at")
+        return isinstance(heartbeat, datetime) and clock() - heartbeat < timedelta(
+            seconds=STALE_AFTER_SECONDS
+        )
+
+    return alive
+
 
 class Sweeper:
-    """Runs :meth:`DeletionFlow.expire_due` every ``interval`` seconds on a daemon thread.
+    """Runs one upkeep pass every ``interval`` seconds on a daemon thread:
 
-    Expiry is enforced at click time from the stored deadline anyway; the sweeper only makes
-    the card and the thread say so without anyone clicking.
+    1. heartbeat of this process (``instances`` table);
+    2. crash recovery of requests left in ``deleting`` by a dead process;
+    3. expiry of cards past their deadline ("Expired — nothing was deleted" within 30 s);
+    4. outbox items whose retry time has come.
+
+    Expiry is enforced at click time from the stored deadline anyway; the sweeper makes the card
+    and thread say so without anyone clicking.
     """
 
     def __init__(self, flow: DeletionFlow, interval: float) -> None:
         self.flow = flow
         self.interval = interval
+        self._alive = owner_checker(flow.deps.clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """One pass; returns how many requests it expired."""
-        return self.flow.expire_due()
+        deps = self.flow.deps
+        deps.store.heartbeat(deps.instance_id, deps.clock())
+        self.flow.reconcile_orphans(self._alive)
+        expired = self.flow.expire_due()
+        self.flow.outbox.deliver_due()
+        return expired
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except Exception:  # noqa: BLE001 - a background loop must survive; the traceback is logged
-                logger.exception("expiry sweep failed; retrying in %s s", self.interval)
+            except Exception:  # noqa: BLE001 - a background loop must survive; traceback logged
+                logger.exception("upkeep pass failed; retrying in %s s", self.interval)
             self._stop.wait(self.interval)
 
     def start(self) -> None:
         """Start the background thread (idempotent)."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="expiry-sweeper", daemon=True)
+            self._thread = threading.Thread(target=self._loop, name="upkeep", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """Ask the thread to stop and wait up to ``timeout`` seconds for it."""
         self._stop.set()
         if self._thread is not None:

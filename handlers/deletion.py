@@ -9,8 +9,10 @@ never cause a second ``DELETE``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from bot.coveo import CoveoAPIError, CoveoError, CoveoUnavailable, Organization
 from bot.orgid import OrgRef
@@ -18,6 +20,7 @@ from handlers import blocks, messages
 from handlers.delivery import DeliveryError
 from handlers.deps import Actor, Deps
 from handlers.messages import esc, region_label
+from handlers.outbox import Outbox
 from storage import (
     DELETED,
     DELETING,
@@ -31,6 +34,10 @@ from storage import (
 )
 
 logger = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 60
+"""After a crash, an organization still present this long after the DELETE was sent is
+reported "not deleted" (earlier, Coveo may still be processing that DELETE)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class DeletionFlow:
         self.store = deps.store
         self.coveo = deps.coveo
         self.delivery = deps.delivery
+        self.outbox = Outbox(deps.store, deps.delivery, deps.clock, deps.instance_id)
 
     # -- telling people ----------------------------------------------------------------------
     def tell(self, actor: Actor, text: str, block_list: list[blocks.Block] | None = None) -> None:
@@ -282,31 +290,38 @@ class DeletionFlow:
         request = self._load_for_click(actor, request_id, message_ts)
         if request is None:
             return
-        started = self.store.start_deletion(request.id, actor.user_id, self.deps.clock())
-        if started is None:
-            self._not_pending(actor, request.id)
-            return
-        outcome = self._delete(actor, started)
-        finished = self.store.finish(
-            started.id,
-            outcome=outcome.state,
-            now=self.deps.clock(),
-            actor_id=actor.user_id,
-            http_status=outcome.http_status,
-            coveo_request_id=outcome.request_id,
-            error_code=outcome.code,
-            error_detail=outcome.detail,
-        )
-        final = finished or started
+        with self.deps.inflight.running(request.id):
+            started = self.store.start_deletion(
+                request.id, actor.user_id, self.deps.clock(), owner=self.deps.instance_id
+            )
+            if started is None:
+                self._not_pending(actor, request.id)
+                return
+            outcome = self._delete(actor, started)
+            finished = self.store.finish(
+                started.id,
+                outcome=outcome.state,
+                now=self.deps.clock(),
+                actor_id=actor.user_id,
+                http_status=outcome.http_status,
+                coveo_request_id=outcome.request_id,
+                error_code=outcome.code,
+                error_detail=outcome.detail,
+            )
+            self._conclude(actor.user_id, finished or started, outcome, actor.response_url)
+        if outcome.relink:
+            self.prompt_link(actor, messages.RELINK)
+
+    def _conclude(
+        self, actor_id: str, final: DeletionRequest, outcome: Outcome, response_url: str | None
+    ) -> None:
         card_line = {
-            DELETED: f":wastebasket: Deleted by <@{actor.user_id}>"
+            DELETED: f":wastebasket: Deleted by <@{actor_id}>"
             f" {blocks.slack_date(self.deps.clock())}. {messages.BACKUP_NOTE}",
             FAILED: ":x: Not deleted. Details in the thread.",
             UNKNOWN: ":grey_question: Outcome unknown. Details in the thread.",
         }[outcome.state]
-        self._announce(final, card=card_line, thread=outcome.text, response_url=actor.response_url)
-        if outcome.relink:
-            self.prompt_link(actor, messages.RELINK)
+        self._announce(final, card=card_line, thread=outcome.text, response_url=response_url)
 
     def _delete(self, actor: Actor, request: DeletionRequest) -> Outcome:
         """Send the one DELETE and classify what happened."""
@@ -477,32 +492,123 @@ class DeletionFlow:
     def _announce(
         self, request: DeletionRequest, *, card: str, thread: str, response_url: str | None
     ) -> None:
-        url = response_url or request.response_url
-        try:
-            self.delivery.update_card(
-                request,
-                text=f"{request.org_id}: {request.state}",
-                blocks=blocks.build_final_card(request, card),
-                response_url=url,
-            )
-        except DeliveryError as error:
-            self._delivery_failed(request, "card update", error)
-        current = self.store.get_request(request.id) or request
-        try:
-            self.delivery.thread_reply(current, text=thread, response_url=url)
-        except DeliveryError as error:
-            self._delivery_failed(request, "thread reply", error)
+        """Update the card and reply in its thread, through the persisted outbox."""
+        self.outbox.send(
+            request,
+            [
+                (
+                    "card",
+                    f"{request.org_id}: {request.state}",
+                    blocks.build_final_card(request, card),
+                ),
+                ("thread", thread, None),
+            ],
+            response_url,
+        )
 
-    def _delivery_failed(self, request: DeletionRequest, what: str, error: DeliveryError) -> None:
-        logger.warning("%s for request %s failed: %s", what, request.id, error.error)
-        self.store.record_event(
-            self.deps.clock(),
-            "slack_delivery_failed",
-            workspace=request.workspace,
-            request_id=request.id,
-            org_id=request.org_id,
-            region=request.region,
-            detail=f"{what}: {error.error}",
+    # -- crash recovery ----------------------------------------------------------------------
+    def reconcile_orphans(self, owner_alive: Callable[[dict[str, Any] | None], bool]) -> int:
+        """Settle requests left in ``deleting`` by a process that is gone (crash, SIGKILL):
+        read the organization with the requester's token and record deleted, not deleted or
+        unknown. Never sends a ``DELETE``. Returns how many it settled.
+
+        ``owner_alive`` tells from the owner's instance row whether that process still runs.
+        """
+        settled = 0
+        for request, owner in self.store.deleting_with_owners():
+            mine = request.owner == self.deps.instance_id
+            if request.id in self.deps.inflight or (not mine and owner_alive(owner)):
+                continue
+            claimed = (
+                request
+                if mine
+                else self.store.claim_orphan(request.id, request.owner, self.deps.instance_id)
+            )
+            if claimed is None:
+                continue
+            outcome = self._recovered_outcome(claimed)
+            if outcome is None:
+                continue  # too early to tell; the next pass looks again
+            finished = self.store.finish(
+                claimed.id,
+                outcome=outcome.state,
+                now=self.deps.clock(),
+                actor_id="system",
+                http_status=outcome.http_status,
+                coveo_request_id=outcome.request_id,
+                error_code=outcome.code,
+                error_detail=outcome.detail,
+            )
+            if finished is not None:
+                settled += 1
+                self._conclude(claimed.decided_by or claimed.requester_id, finished, outcome, None)
+        return settled
+
+    def _recovered_outcome(self, request: DeletionRequest) -> Outcome | None:
+        org_ref = f"`{esc(request.org_id)}`"
+        check = (
+            f"*Next step:* check in the Administration Console whether {org_ref} still exists,"
+            " and report it in this thread. The app never sends a DELETE again by itself."
+        )
+        try:
+            link = self.store.get_link(request.workspace, request.requester_id)
+        except LinkUnreadable:
+            link = None
+        if link is None:
+            text = (
+                f":grey_question: Outcome unknown — the app restarted while deleting {org_ref},"
+                f" and the requester's Coveo link is gone, so it cannot check.\n{check}"
+            )
+            return Outcome(UNKNOWN, None, None, "RESTARTED", "no link to check with", text)
+        try:
+            org = self.coveo.get_organization(link.token, link.region, request.org_id)
+        except CoveoAPIError as error:
+            if error.status == 404:
+                text = (
+                    f":white_check_mark: Deleted (confirmed after restart) — {org_ref} no longer"
+                    f" exists. The app restarted before Coveo's answer arrived.\n"
+                    f"{messages.BACKUP_NOTE}"
+                )
+                return Outcome(
+                    DELETED,
+                    None,
+                    error.request_id,
+                    "RESTARTED",
+                    "confirmed after restart (404)",
+                    text,
+                )
+            explanation = messages.explain_coveo_error(
+                error, org_id=request.org_id, region=request.region, deleting=False
+            )
+            text = (
+                f":grey_question: Outcome unknown — the app restarted while deleting {org_ref},"
+                f" and the check failed: {explanation.summary}.\n{check}"
+            )
+            return Outcome(
+                UNKNOWN, error.status, error.request_id, "RESTARTED", explanation.summary, text
+            )
+        except CoveoError as error:
+            text = (
+                f":grey_question: Outcome unknown — the app restarted while deleting {org_ref},"
+                f" and Coveo could not be reached to check ({type(error).__name__}).\n{check}"
+            )
+            return Outcome(UNKNOWN, None, None, "RESTARTED", type(error).__name__, text)
+        if org.life_cycle_state == "DELETING":
+            text = (
+                f":white_check_mark: Deleted (confirmed after restart) — Coveo reports {org_ref}"
+                f" as being deleted.\n{messages.BACKUP_NOTE}"
+            )
+            return Outcome(DELETED, None, None, "RESTARTED", "lifeCycleState DELETING", text)
+        attempted = request.attempted_at or request.updated_at
+        if self.deps.clock() - attempted < timedelta(seconds=SETTLE_SECONDS):
+            return None  # Coveo may still be working on a DELETE sent moments before the crash
+        text = (
+            f":x: Not deleted — the app restarted while deleting {org_ref}, and the organization"
+            f" still exists. Request a new card with `/delete-org {esc(request.org_id)}` if it"
+            " should still be deleted."
+        )
+        return Outcome(
+            FAILED, None, None, "RESTARTED", "not deleted (still exists after restart)", text
         )
 
 

@@ -30,18 +30,37 @@ WEBHOOK_TIMEOUT = 10
 Blocks = list[dict[str, Any]]
 
 
-class DeliveryError(Exception):
-    """Slack did not take a message. ``error`` is Slack's error code (or ``http_<status>``)."""
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+     "request_timeout", "team_added_to_org"}
+)  # fmt: skip
+"""Slack error codes worth retrying later (docs.slack.dev/reference/methods/chat.postMessage)."""
 
-    def __init__(self, error: str) -> None:
+
+class DeliveryError(Exception):
+    """Slack did not take a message. ``error`` is Slack's error code (or ``http_<status>``);
+    ``transient`` is True when trying again later may work (rate limit, 5xx, network), with
+    ``retry_after`` seconds when Slack said how long to wait."""
+
+    def __init__(
+        self, error: str, *, transient: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"Slack refused the message: {error}")
         self.error = error
+        self.transient = transient
+        self.retry_after = retry_after
 
 
-def _slack_error(error: SlackClientError) -> str:
+def _as_delivery_error(error: SlackClientError) -> DeliveryError:
     if isinstance(error, SlackApiError):
-        return str(error.response.get("error") or f"http_{error.response.status_code}")
-    return type(error).__name__
+        status = error.response.status_code
+        code = str(error.response.get("error") or f"http_{status}")
+        headers = error.response.headers or {}
+        raw = headers.get("Retry-After") or headers.get("retry-after")
+        retry_after = float(raw) if raw is not None and str(raw).strip().isdigit() else None
+        transient = code in TRANSIENT_ERRORS or status == 429 or status >= 500
+        return DeliveryError(code, transient=transient, retry_after=retry_after)
+    return DeliveryError(type(error).__name__, transient=True)  # network-level failure
 
 
 class Delivery:
@@ -54,9 +73,12 @@ class Delivery:
         try:
             response = WebhookClient(url, timeout=WEBHOOK_TIMEOUT).send_dict(body)
         except (SlackClientError, OSError) as error:
-            raise DeliveryError(f"response_url_{type(error).__name__}") from error
+            raise DeliveryError(f"response_url_{type(error).__name__}", transient=True) from error
         if response.status_code != 200:
-            raise DeliveryError(f"response_url_http_{response.status_code}")
+            raise DeliveryError(
+                f"response_url_http_{response.status_code}",
+                transient=response.status_code == 429 or response.status_code >= 500,
+            )
 
     def post_card(
         self, *, channel_id: str, text: str, blocks: Blocks, response_url: str | None
@@ -73,10 +95,10 @@ class Delivery:
             result = self.client.chat_postMessage(channel=channel_id, text=text, blocks=blocks)
             return "channel", str(result["ts"])
         except SlackClientError as error:
-            code = _slack_error(error)
-            if code not in CANNOT_POST_HERE or not response_url:
-                raise DeliveryError(code) from error
-            logger.info("chat.postMessage refused (%s); posting the card via response_url", code)
+            failure = _as_delivery_error(error)
+            if failure.error not in CANNOT_POST_HERE or not response_url:
+                raise failure from error
+            logger.info("chat.postMessage refused (%s); card goes via response_url", failure.error)
         self._webhook(
             response_url,
             {
@@ -94,7 +116,8 @@ class Delivery:
         """Replace the card's content (buttons removed when the blocks have none).
 
         ``response_url`` should come from a click on the card: only that one can replace a
-        message posted through a response_url (slack-notes §4).
+        message posted through a response_url (slack-notes §4). A transient Web API failure is
+        raised at once (to be retried later); a permanent one falls back to the response_url.
 
         Raises:
             DeliveryError: the card could not be updated either way.
@@ -107,8 +130,10 @@ class Delivery:
                 )
                 return
             except SlackClientError as error:
-                first_error = DeliveryError(_slack_error(error))
+                first_error = _as_delivery_error(error)
                 logger.warning("chat.update of card %s failed: %s", request.id, first_error.error)
+                if first_error.transient:
+                    raise first_error from error
         if response_url is None:
             raise first_error or DeliveryError("no_way_to_update_card")
         self._webhook(
@@ -137,8 +162,10 @@ class Delivery:
                 )
                 return
             except SlackClientError as error:
-                first_error = DeliveryError(_slack_error(error))
+                first_error = _as_delivery_error(error)
                 logger.warning("thread reply for %s failed: %s", request.id, first_error.error)
+                if first_error.transient:
+                    raise first_error from error
         if response_url is None:
             raise first_error or DeliveryError("no_way_to_reply")
         body: dict[str, Any] = {
@@ -185,4 +212,16 @@ class Delivery:
                 channel=channel_id, user=user_id, text=text, blocks=blocks
             )
         except SlackClientError as error:
-            raise DeliveryError(_slack_error(error)) from error
+            raise _as_delivery_error(error) from error
+
+    def direct_message(self, *, user_id: str, text: str) -> None:
+        """Post in the app's direct conversation with ``user_id``: the last resort when the
+        card's channel cannot be reached, so the user still learns the outcome.
+
+        Raises:
+            DeliveryError: Slack refused it too.
+        """
+        try:
+            self.client.chat_postMessage(channel=user_id, text=text)
+        except SlackClientError as error:
+            raise _as_delivery_error(error) from error

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.clock import utcnow
@@ -13,11 +15,47 @@ from handlers.delivery import Delivery
 from storage import Store
 
 
+class InFlight:
+    """The deletion requests this process is working on right now (thread-safe), so shutdown
+    can wait for them and the reconciler never touches them."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def running(self, request_id: str) -> Iterator[None]:
+        """Mark ``request_id`` as in progress for the duration of the block."""
+        with self._changed:
+            self._ids.add(request_id)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._ids.discard(request_id)
+                self._changed.notify_all()
+
+    def __contains__(self, request_id: object) -> bool:
+        with self._changed:
+            return request_id in self._ids
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for nothing to be in progress; True if idle."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._ids, timeout)
+
+    def snapshot(self) -> set[str]:
+        """The ids in progress now."""
+        with self._changed:
+            return set(self._ids)
+
+
 @dataclass(frozen=True)
 class Deps:
     """Shared services. ``confirm_timeout`` is in seconds; ``clock`` returns aware UTC;
     ``urgent`` is a small pool for work bound to Slack's 3-second windows (views.open), kept
-    apart from the listener pool that slow Coveo calls can fill (None: run inline)."""
+    apart from the listener pool that slow Coveo calls can fill (None: run inline);
+    ``instance_id`` names this process in the database; ``inflight`` is shared by all flows."""
 
     store: Store
     coveo: CoveoClient
@@ -25,6 +63,8 @@ class Deps:
     confirm_timeout: int
     clock: Callable[[], datetime] = utcnow
     urgent: Executor | None = None
+    instance_id: str = "local"
+    inflight: InFlight = field(default_factory=InFlight)
 
 
 @dataclass(frozen=True)

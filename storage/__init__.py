@@ -15,6 +15,7 @@ from storage.store import (
     Link,
     LinkUnreadable,
     LiveRequestExists,
+    OutboxItem,
     StorageError,
     Store,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Link",
     "LinkUnreadable",
     "LiveRequestExists",
+    "OutboxItem",
     "StorageError",
     "Store",
 ]

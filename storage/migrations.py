@@ -109,3 +109,50 @@ def m001_initial(db: Database) -> None:
         "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
         "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
     )
+
+
+@migrations()
+def m002_outbox_and_instances(db: Database) -> None:
+    """A persisted outbox for Slack deliveries, and the app processes that own running work.
+
+    ``outbox.status``: pending → sent | dead. ``instances`` rows let one process tell whether a
+    request left in ``deleting`` belongs to a live process (same host: its PID; any host: a
+    recent heartbeat) or to one that crashed.
+    """
+    db.table("outbox").create(
+        {
+            "id": int,
+            "request_id": str,
+            "kind": str,
+            "text": str,
+            "blocks_json": str,
+            "status": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "claimed_by": str,
+            "claimed_until": str,
+            "created_at": str,
+            "updated_at": str,
+            "last_error": str,
+        },
+        pk="id",
+        not_null={"request_id", "kind", "text", "status", "attempts", "next_attempt_at"},
+    )
+    db.execute("CREATE INDEX idx_outbox_due ON outbox (next_attempt_at) WHERE status = 'pending'")
+    db.table("instances").create(
+        {
+            "id": str,
+            "hostname": str,
+            "pid": int,
+            "started_at": str,
+            "heartbeat_at": str,
+            "stopped_at": str,
+        },
+        pk="id",
+        not_null={"hostname", "pid", "started_at", "heartbeat_at"},
+    )
+    db.table("deletion_requests").add_column("owner", str)
+    db.execute(
+        "CREATE INDEX idx_requests_deleting ON deletion_requests (attempted_at) "
+        "WHERE state = 'deleting'"
+    )

@@ -13,6 +13,7 @@ state = ?`` inside a ``BEGIN IMMEDIATE`` transaction together with its audit row
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import threading
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,23 @@ class DeletionRequest:
     coveo_request_id: str | None
     error_code: str | None
     error_detail: str | None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A Slack delivery waiting to be made: ``kind`` is ``card`` (update the card) or ``thread``
+    (reply in its thread). ``attempts`` counts tries so far; times are aware UTC."""
+
+    id: int
+    request_id: str
+    kind: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -600,7 +618,7 @@ class Store:
         return self.get_request(request_id)
 
     def start_deletion(
-        self, request_id: str, actor_id: str, now: datetime
+        self, request_id: str, actor_id: str, now: datetime, *, owner: str | None = None
     ) -> DeletionRequest | None:
         """pending → deleting, only for the requester and only before the deadline.
 
@@ -616,7 +634,12 @@ class Store:
             event="confirmed",
             extra_where=" AND requester_id = ? AND expires_at > ?",
             extra_params=(actor_id, to_iso(now)),
-            sets={"decided_by": actor_id, "decided_at": to_iso(now), "attempted_at": to_iso(now)},
+            sets={
+                "decided_by": actor_id,
+                "decided_at": to_iso(now),
+                "attempted_at": to_iso(now),
+                "owner": owner,
+            },
         )
 
     def cancel(self, request_id: str, actor_id: str, now: datetime) -> DeletionRequest | None:
@@ -699,3 +722,172 @@ class Store:
     def stuck_deleting(self) -> list[DeletionRequest]:
         """Requests left in ``deleting`` (e.g. by a crash), oldest first."""
         return self._requests_where("state = 'deleting' ORDER BY attempted_at", [])
+
+    # -- process instances (who owns work in progress) ------------------------------------------
+    def register_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
+        """Record this app process as alive."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO instances (id, hostname, pid, started_at, heartbeat_at,"
+                " stopped_at) VALUES (?, ?, ?, ?, ?, NULL)",
+                [instance_id, hostname, pid, to_iso(now), to_iso(now)],
+            )
+
+    def heartbeat(self, instance_id: str, now: datetime) -> None:
+        """Refresh this process's liveness stamp."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE instances SET heartbeat_at = ? WHERE id = ?", [to_iso(now), instance_id]
+            )
+
+    def stop_instance(self, instance_id: str, now: datetime) -> None:
+        """Mark this process as stopped (its leftover work may be reconciled by others)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE instances SET stopped_at = ? WHERE id = ?", [to_iso(now), instance_id]
+            )
+
+    def deleting_with_owners(self) -> list[tuple[DeletionRequest, dict[str, Any] | None]]:
+        """Every request in ``deleting`` with its owner's instance row (hostname, pid,
+        heartbeat_at as aware UTC, stopped_at), or None when the owner is unknown."""
+        result: list[tuple[DeletionRequest, dict[str, Any] | None]] = []
+        for request in self.stuck_deleting():
+            row = (
+                self._db()
+                .execute(
+                    "SELECT hostname, pid, heartbeat_at, stopped_at FROM instances WHERE id = ?",
+                    [request.owner],
+                )
+                .fetchone()
+            )
+            owner = None
+            if row is not None:
+                owner = {
+                    "hostname": row[0],
+                    "pid": row[1],
+                    "heartbeat_at": from_iso(row[2]),
+                    "stopped_at": _opt_time(row[3]),
+                }
+            result.append((request, owner))
+        return result
+
+    def claim_orphan(
+        self, request_id: str, old_owner: str | None, new_owner: str
+    ) -> DeletionRequest | None:
+        """Compare-and-set the owner of a ``deleting`` request, so one process reconciles it."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE deletion_requests SET owner = ? WHERE id = ? AND state = 'deleting'"
+                " AND owner IS ?",
+                [new_owner, request_id, old_owner],
+            )
+            changed = cursor.rowcount == 1
+        return self.get_request(request_id) if changed else None
+
+    # -- outbox --------------------------------------------------------------------------------
+    @staticmethod
+    def _outbox_item(row: Sequence[Any]) -> OutboxItem:
+        return OutboxItem(
+            id=row[0],
+            request_id=row[1],
+            kind=row[2],
+            text=row[3],
+            blocks=json.loads(row[4]) if row[4] else None,
+            status=row[5],
+            attempts=row[6],
+            next_attempt_at=from_iso(row[7]),
+            last_error=row[8],
+        )
+
+    def enqueue(
+        self,
+        request_id: str,
+        items: Sequence[tuple[str, str, list[dict[str, Any]] | None]],
+        now: datetime,
+    ) -> list[int]:
+        """Queue ``(kind, text, blocks)`` deliveries for a request, due now; returns their ids."""
+        ids: list[int] = []
+        with self._write() as db:
+            for kind, text, block_list in items:
+                cursor = db.execute(
+                    "INSERT INTO outbox (request_id, kind, text, blocks_json, status, attempts,"
+                    " next_attempt_at, created_at, updated_at) VALUES"
+                    " (?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                    [
+                        request_id,
+                        kind,
+                        text,
+                        json.dumps(block_list) if block_list is not None else None,
+                        to_iso(now),
+                        to_iso(now),
+                        to_iso(now),
+                    ],
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def claim_outbox(
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        *,
+        ids: Sequence[int] | None = None,
+        limit: int = 50,
+    ) -> list[OutboxItem]:
+        """Atomically take due pending items (all due ones, or only ``ids``) for ``lease_seconds``
+        so no other thread or process sends them meanwhile; oldest first."""
+        where = (
+            "status = 'pending' AND next_attempt_at <= ?"
+            " AND (claimed_until IS NULL OR claimed_until <= ?)"
+        )
+        params: list[Any] = [to_iso(now), to_iso(now)]
+        if ids is not None:
+            if not ids:
+                return []
+            where += f" AND id IN ({', '.join('?' for _ in ids)})"
+            params.extend(ids)
+        until = to_iso(now + timedelta(seconds=lease_seconds))
+        with self._write() as db:
+            # ``where`` is built above from constants and placeholders only.
+            sql = (
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN"  # noqa: S608
+                f" (SELECT id FROM outbox WHERE {where} ORDER BY id LIMIT ?)"
+                " RETURNING id, request_id, kind, text, blocks_json, status, attempts,"
+                " next_attempt_at, last_error"
+            )
+            rows = db.execute(sql, [owner, until, *params, limit]).fetchall()
+        return sorted((self._outbox_item(row) for row in rows), key=lambda item: item.id)
+
+    def outbox_done(
+        self, item_id: int, now: datetime, *, status: str, error: str | None = None
+    ) -> None:
+        """Close an item: ``sent``, or ``dead`` (gave up; ``error`` says why)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET status = ?, attempts = attempts + 1, updated_at = ?,"
+                " last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                [status, to_iso(now), error, item_id],
+            )
+
+    def outbox_retry_at(self, item_id: int, now: datetime, when: datetime, error: str) -> None:
+        """Count a failed try and schedule the next one at ``when``."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ?,"
+                " last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                [to_iso(when), to_iso(now), error, item_id],
+            )
+
+    def outbox_items(self, request_id: str | None = None) -> list[OutboxItem]:
+        """All outbox items (of one request), oldest first, for status views and tests."""
+        sql = (
+            "SELECT id, request_id, kind, text, blocks_json, status, attempts, next_attempt_at,"
+            " last_error FROM outbox"
+        )
+        params: list[Any] = []
+        if request_id is not None:
+            sql += " WHERE request_id = ?"
+            params.append(request_id)
+        rows = self._db().execute(sql + " ORDER BY id", params).fetchall()
+        return [self._outbox_item(row) for row in rows]

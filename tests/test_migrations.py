@@ -69,7 +69,10 @@ def test_migration_is_recorded_once(db: Database) -> None:
     migrations.apply(db)
     migrations.apply(db)
     rows = db.execute("SELECT migration_set, name, applied_at FROM _sqlite_migrations").fetchall()
-    assert [(set_name, name) for set_name, name, _ in rows] == [("delete_org_bot", "m001_initial")]
+    assert [(set_name, name) for set_name, name, _ in rows] == [
+        ("delete_org_bot", "m001_initial"),
+        ("delete_org_bot", "m002_outbox_and_instances"),
+    ]
     assert rows[0][2].endswith("+00:00")
 
 
@@ -79,6 +82,8 @@ def test_expected_tables_exist(db: Database) -> None:
         "links",
         "deletion_requests",
         "audit_events",
+        "outbox",
+        "instances",
         "_sqlite_migrations",
     }
     assert db.table("links").pks == ["workspace", "user_id"]

@@ -882,7 +882,10 @@ def test_two_stores_migrating_a_fresh_file_at_once_both_come_up(
 
     assert [repr(error) for error in errors] == []
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT name FROM _sqlite_migrations").fetchall() == [("m001_initial",)]
+        assert conn.execute("SELECT name FROM _sqlite_migrations").fetchall() == [
+            ("m001_initial",),
+            ("m002_outbox_and_instances",),
+        ]
 
 
 # -- queries ---------------------------------------------------------------------------------
