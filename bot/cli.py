@@ -7,9 +7,12 @@ import logging
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import FrameType
 
 from cryptography.fernet import Fernet
+from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackClientError
 
 from bot.config import Config, ConfigError, load_config, read_environment
 
@@ -30,14 +33,27 @@ def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _startup_problem(error: Exception) -> str:
+    if isinstance(error, BoltError):
+        return f"Slack refused the bot token or could not be reached ({error})"
+    if isinstance(error, SlackClientError):
+        return f"Slack could not be reached ({error})"
+    return str(error) or type(error).__name__
+
+
 def run(config: Config) -> int:
     """Run the app until SIGTERM or SIGINT: Socket Mode when ``SLACK_APP_TOKEN`` is set, else
     HTTP mode on ``HOST:PORT`` at ``/slack/events``. Returns the process exit code."""
     from bot.app import create_app
     from bot.server import EVENTS_PATH, make_http_server
 
-    runtime = create_app(config)
-    runtime.sweeper.start()
+    try:
+        runtime = create_app(config)
+    except (BoltError, SlackClientError, OSError, ValueError) as error:
+        # Start-up problems an operator can fix: say what, in one line, and exit non-zero.
+        print(f"delete-org-bot: cannot start: {_startup_problem(error)}", file=sys.stderr)
+        return 1
+    runtime.start()
     signal.signal(signal.SIGTERM, _raise_system_exit)
     signal.signal(signal.SIGINT, _raise_system_exit)
     try:
@@ -51,7 +67,14 @@ def run(config: Config) -> int:
             finally:
                 handler.close()  # type: ignore[no-untyped-call]
         else:
-            server = make_http_server(runtime.app, config.host, config.port)
+            try:
+                server = make_http_server(runtime.app, config.host, config.port)
+            except OSError as error:
+                print(
+                    f"delete-org-bot: cannot listen on {config.host}:{config.port}: {error}",
+                    file=sys.stderr,
+                )
+                return 1
             logger.info(
                 "delete-org-bot ready: HTTP on %s:%s%s",
                 config.host,
@@ -69,11 +92,16 @@ def run(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Entry point of the ``delete-org-bot`` console script."""
-    parser = argparse.ArgumentParser(prog="delete-org-bot", description=__doc__)
-    parser.add_argument("--env-file", help="read variables from this .env file (environment wins)")
+    env_file = argparse.ArgumentParser(add_help=False)
+    env_file.add_argument(
+        "--env-file",
+        default=argparse.SUPPRESS,
+        help="read variables from this .env file (the environment wins)",
+    )
+    parser = argparse.ArgumentParser(prog="delete-org-bot", description=__doc__, parents=[env_file])
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the app (the default)")
-    sub.add_parser("check-config", help="validate the configuration and exit")
+    sub.add_parser("run", help="run the app (the default)", parents=[env_file])
+    sub.add_parser("check-config", help="validate the configuration and exit", parents=[env_file])
     sub.add_parser("generate-key", help="print a new key for DELETE_ORG_ENCRYPTION_KEY")
     fake = sub.add_parser("fake-coveo", help="run a local fake of the Coveo Platform API")
     fake.add_argument("--host", default="127.0.0.1")
@@ -107,7 +135,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         from bot.emulator.console import run_console
 
         return run_console(user=args.user, confirm_timeout=args.confirm_timeout, colour=args.color)
-    env = dict(environ) if environ is not None else read_environment(args.env_file)
+    env_path = getattr(args, "env_file", None)
+    if env_path and not Path(env_path).is_file():
+        print(f"delete-org-bot: --env-file {env_path}: no such file", file=sys.stderr)
+        return 2
+    env = dict(environ) if environ is not None else read_environment(env_path)
     try:
         config = load_config(env)
     except ConfigError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,10 @@ is marked expired within 30 s of its deadline."""
 DEFAULT_PORT = 3000
 DEFAULT_DB = "delete-org-bot.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+PLACEHOLDER_BOT_TOKEN = "xoxb-your-bot-token"
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9-]+")
 
 
 class ConfigError(Exception):
@@ -68,7 +73,14 @@ class Config:
 
 
 def _int_in_range(
-    environ: Mapping[str, str], name: str, default: int, low: int, high: int, problems: list[str]
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    low: int,
+    high: int,
+    problems: list[str],
+    *,
+    unit: str = "a whole number of seconds",
 ) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
@@ -76,7 +88,7 @@ def _int_in_range(
     try:
         value = int(raw)
     except ValueError:
-        problems.append(f"{name} must be a whole number of seconds from {low} to {high}")
+        problems.append(f"{name} must be {unit} from {low} to {high}")
         return default
     if not low <= value <= high:
         problems.append(f"{name} must be from {low} to {high} (got {value})")
@@ -118,8 +130,12 @@ def load_config(environ: Mapping[str, str]) -> Config:
     bot_token = environ.get("SLACK_BOT_TOKEN", "").strip()
     if not bot_token:
         problems.append("SLACK_BOT_TOKEN is required (the bot token, xoxb-...)")
-    elif not bot_token.startswith("xoxb-"):
-        problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    elif not bot_token.startswith("xoxb-") or not _TOKEN_CHARS.fullmatch(bot_token):
+        problems.append(
+            "SLACK_BOT_TOKEN must be a bot token: xoxb- followed by letters, digits and hyphens"
+        )
+    elif bot_token == PLACEHOLDER_BOT_TOKEN:
+        problems.append("SLACK_BOT_TOKEN still holds the .env.example placeholder")
 
     app_token = environ.get("SLACK_APP_TOKEN", "").strip() or None
     if app_token is not None and not app_token.startswith("xapp-"):
@@ -142,6 +158,8 @@ def load_config(environ: Mapping[str, str]) -> Config:
     db_path = Path(db_raw)
     if db_path.is_dir():
         problems.append("DELETE_ORG_DB must name a file, not a directory")
+    elif not db_path.absolute().parent.is_dir():
+        problems.append(f"DELETE_ORG_DB: the directory {db_path.absolute().parent} does not exist")
 
     low, high = CONFIRM_TIMEOUT_RANGE
     timeout = _int_in_range(
@@ -151,7 +169,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     sweep = _int_in_range(
         environ, "DELETE_ORG_SWEEP_INTERVAL", DEFAULT_SWEEP_INTERVAL, low, high, problems
     )
-    port = _int_in_range(environ, "PORT", DEFAULT_PORT, 1, 65535, problems)
+    port = _int_in_range(environ, "PORT", DEFAULT_PORT, 1, 65535, problems, unit="a port number")
     host = environ.get("HOST", "").strip() or "0.0.0.0"  # noqa: S104
 
     keys_raw = environ.get("DELETE_ORG_ENCRYPTION_KEY", "").strip()

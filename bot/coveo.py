@@ -56,6 +56,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=5.0)
 LINK_CHECK_TIMEOUT = httpx.Timeout(connect=0.7, read=1.5, write=0.5, pool=0.2)
 """Seconds: tighter limits for the token check done inside Slack's 3-second view_submission ack."""
 _MAX_MESSAGE = 300
+MAX_RETRY_AFTER = 86_400.0
+"""Seconds: a larger (or absurd) ``Retry-After`` is read as one day."""
 
 
 class CoveoError(Exception):
@@ -170,14 +172,14 @@ def _retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_RETRY_AFTER) if len(value) < 12 else MAX_RETRY_AFTER
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(MAX_RETRY_AFTER, max(0.0, (when - datetime.now(UTC)).total_seconds()))
 
 
 def _first_str(body: dict[str, Any], *keys: str) -> str | None:
@@ -227,6 +229,8 @@ def api_error_from_response(
         detail = detail.replace(secret, "[redacted]")
     if secret and code:
         code = code.replace(secret, "[redacted]")
+    if secret and request_id:
+        request_id = request_id.replace(secret, "[redacted]")
     return CoveoAPIError(
         response.status_code,
         code,
@@ -370,6 +374,10 @@ class CoveoClient:
             raise CoveoUnavailable(
                 f"network error talking to Coveo ({method} {path})", maybe_sent=True
             ) from error
+        except httpx.HTTPError as error:  # e.g. DecodingError: an answer came but is unreadable
+            raise CoveoProtocolError(
+                f"unreadable answer from Coveo ({method} {path}): {type(error).__name__}", None
+            ) from error
 
     def check_token(
         self, token: str, region: str, *, timeout: httpx.Timeout | None = None
@@ -405,7 +413,10 @@ class CoveoClient:
         exp = body.get("exp")
         expires_at = None
         if isinstance(exp, int | float) and not isinstance(exp, bool) and exp > 0:
-            expires_at = datetime.fromtimestamp(exp, UTC)
+            try:
+                expires_at = datetime.fromtimestamp(exp, UTC)
+            except (OverflowError, OSError, ValueError):
+                expires_at = None  # nonsense expiry: treat as unknown
         return Identity(
             username=username,
             email=_first_str(auth, "email"),
@@ -488,7 +499,10 @@ class CoveoClient:
                     raise
             else:
                 if 200 <= response.status_code < 300:
-                    return DeleteOutcome(response.status_code, response.headers.get("x-request-id"))
+                    request_id = response.headers.get("x-request-id")
+                    if request_id:
+                        request_id = request_id.replace(token, "[redacted]")
+                    return DeleteOutcome(response.status_code, request_id)
                 error_ = api_error_from_response(response, secret=token)
                 wait = (
                     self._retry.delay(retry, error_.retry_after) if error_.status == 429 else None

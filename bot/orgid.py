@@ -49,6 +49,12 @@ _QUOTE_PAIRS = (('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019
 # Invisible characters that are not Unicode whitespace but often ride along a paste.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _BARE_HOST = re.compile(r"platform[a-z0-9-]*\.cloud\.coveo\.com(/|$)")
+# Coveo access tokens look like a GUID, sometimes prefixed with two letters
+# (docs.coveo.com/en/109 shows "xx590a182c-5045-4914-a00b-1f4099581b3e"); no organization ID
+# is a bare GUID, so one is refused without being echoed or sent anywhere.
+_TOKEN_SHAPE = re.compile(
+    r"(?:[a-z]{2})?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
 _SLACK_TOKEN = re.compile(r"<([^<>|]*)(?:\|[^<>]*)?>")
 
 
@@ -147,6 +153,12 @@ def _validate(candidate: str, shown: str) -> str:
             f"it is {len(candidate)} characters long; organization IDs have at most "
             f"{MAX_ORG_ID_LENGTH}",
             shown,
+        )
+    if _TOKEN_SHAPE.fullmatch(candidate.lower()):
+        raise OrgIdError(
+            "it looks like an access token, not an organization ID. Never type tokens in a"
+            " command: consider this one exposed and sign out of Coveo to revoke it",
+            "(hidden)",
         )
     if ORG_ID_PATTERN.fullmatch(candidate):
         if candidate in NOT_ORG_IDS:

@@ -20,6 +20,10 @@ HEALTH_PATH = "/healthz"
 HTTP_THREADS = 16
 """waitress worker threads; each holds a request until its ack (at most Slack's 3 s)."""
 
+MAX_BODY_BYTES = 1_048_576
+"""Largest request accepted (bytes); Slack's biggest payload, a view submission, carries a
+view of at most 250 kB."""
+
 StartResponse = Callable[..., Any]
 
 
@@ -32,7 +36,14 @@ def make_wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterabl
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
-        return slack(environ, start_response)
+        try:
+            return slack(environ, start_response)
+        except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as error:
+            # Bolt parses the body before checking its signature; a malformed body from anyone
+            # must not cost a traceback per request. Nothing was dispatched.
+            logger.warning("malformed request to %s refused: %s", EVENTS_PATH, type(error).__name__)
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"malformed request"]
 
     return wsgi
 
@@ -47,4 +58,5 @@ def make_http_server(app: App, host: str, port: int) -> MultiSocketServer | Base
         threads=HTTP_THREADS,
         ident="delete-org-bot",
         clear_untrusted_proxy_headers=True,
+        max_request_body_size=MAX_BODY_BYTES,
     )

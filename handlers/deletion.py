@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.coveo import CoveoAPIError, CoveoError, CoveoUnavailable, Organization
+from bot.coveo import (
+    CoveoAPIError,
+    CoveoError,
+    CoveoProtocolError,
+    CoveoUnavailable,
+    Organization,
+)
 from bot.orgid import OrgRef
 from handlers import blocks, messages
 from handlers.delivery import DeliveryError
@@ -23,7 +29,6 @@ from handlers.messages import esc, region_label
 from handlers.outbox import Outbox
 from storage import (
     DELETED,
-    DELETING,
     FAILED,
     PENDING,
     UNKNOWN,
@@ -133,7 +138,12 @@ class DeletionFlow:
             )
             return
         live = self.store.live_request_for_org(ref.org_id, link.region)
-        if live is not None and (live.state == DELETING or live.expires_at > self.deps.clock()):
+        if live is not None and live.state == PENDING and live.expires_at <= self.deps.clock():
+            expired = self.store.expire(live.id, self.deps.clock())
+            if expired is not None:  # its card must say so before a new one replaces it
+                self.announce_expired(expired, None)
+            live = None
+        if live is not None:
             self.tell(
                 actor,
                 messages.already_live(live.org_id, live.requester_id, live.channel_id, live.state),
@@ -218,7 +228,7 @@ class DeletionFlow:
         except DeliveryError as error:
             logger.warning("preview card for %s not posted: %s", request.id, error.error)
             self.store.abandon(request.id, self.deps.clock(), f"card not posted: {error.error}")
-            self.tell(actor, messages.card_not_posted(error.error))
+            self.tell(actor, messages.card_not_posted(error.error, transient=error.transient))
             return
         self.store.attach_card(request.id, delivery=delivery, card_ts=ts)
 
@@ -297,7 +307,11 @@ class DeletionFlow:
             if started is None:
                 self._not_pending(actor, request.id)
                 return
-            outcome = self._delete(actor, started)
+            try:
+                outcome = self._delete(actor, started)
+            except Exception as error:  # noqa: BLE001 - the request must still get an outcome
+                logger.exception("deletion %s failed unexpectedly", started.id)
+                outcome = self._internal_failure(started, error)
             finished = self.store.finish(
                 started.id,
                 outcome=outcome.state,
@@ -311,6 +325,18 @@ class DeletionFlow:
             self._conclude(actor.user_id, finished or started, outcome, actor.response_url)
         if outcome.relink:
             self.prompt_link(actor, messages.RELINK)
+
+    def _internal_failure(self, request: DeletionRequest, error: Exception) -> Outcome:
+        """An unexpected error after the request went to ``deleting``: record "unknown" (the
+        DELETE may have been sent) so the request never stays stuck, and say what to check."""
+        org_ref = f"`{esc(request.org_id)}`"
+        text = (
+            f":grey_question: Outcome unknown — an internal error interrupted the deletion of"
+            f" {org_ref} ({type(error).__name__}; details are in the app's log).\n*Next step:*"
+            f" check in the Administration Console whether {org_ref} still exists and report it"
+            " in this thread. The app does not send the DELETE again by itself."
+        )
+        return Outcome(UNKNOWN, None, None, "INTERNAL_ERROR", type(error).__name__, text)
 
     def _conclude(
         self, actor_id: str, final: DeletionRequest, outcome: Outcome, response_url: str | None
@@ -375,6 +401,8 @@ class DeletionFlow:
             if error.maybe_sent:
                 return self._verify(link, request, error)
             return self._failed(request, error)
+        except CoveoProtocolError as error:
+            return self._verify(link, request, error)  # an answer came, unreadable: check
         except CoveoError as error:
             return self._failed(request, error)
         name = esc(request.org_name or request.org_id)

@@ -187,7 +187,10 @@ def explain_coveo_error(
                 " status.cloud.coveo.com if it persists."
             )
         else:
-            next_step = "Coveo refused the request. Check the message above, or ask Coveo Support."
+            next_step = (
+                "Coveo refused the request with an unexpected status. Try again later; if it"
+                " repeats, give Coveo Support the request ID."
+            )
         return Explanation(
             summary, error.detail, error.request_id, next_step, relink, status, error.code
         )
@@ -228,7 +231,7 @@ def explain_coveo_error(
     if isinstance(error, CoveoProtocolError):
         return Explanation(
             "Coveo sent an answer this app cannot read",
-            str(error),
+            None,
             error.request_id,
             "Nothing was deleted by this step. Try again; if it repeats, report the request ID.",
         )
@@ -263,6 +266,7 @@ BAD_TOKEN_SHAPE = (
     " Paste only the token."
 )
 EMPTY_TOKEN = "Paste your Coveo access token."
+TOKEN_TOO_LONG = "That is far longer than a Coveo access token. Paste only the token."
 TOKEN_IN_COMMAND = (
     ":warning: Do not type tokens after the command: use the form that just opened. If what you"
     " typed was a real token, consider it exposed and sign out of Coveo to revoke it."
@@ -284,20 +288,32 @@ def not_deletable(org_id: str, read_only: bool, life_cycle_state: str | None) ->
 
 def already_live(org_id: str, requester_id: str, channel_id: str, state: str) -> str:
     """A second request for an organization that already has a live card."""
-    doing = "is being deleted" if state == "deleting" else "already has a pending deletion card"
+    if state == "deleting":
+        return (
+            f"`{esc(org_id)}` is being deleted right now (requested by <@{requester_id}> in"
+            f" <#{channel_id}>); its thread will have the outcome. No second card was created."
+        )
     return (
-        f"`{esc(org_id)}` {doing}, requested by <@{requester_id}> in <#{channel_id}>."
-        " Use that card (or wait for it to expire); no second card was created."
+        f"`{esc(org_id)}` already has a pending deletion card, requested by <@{requester_id}> in"
+        f" <#{channel_id}>. Use that card (or wait for it to expire); no second card was created."
     )
 
 
-def card_not_posted(error: str) -> str:
+def card_not_posted(error: str, *, transient: bool = False) -> str:
     """The preview card could be posted neither in the channel nor through the response_url."""
-    return (
-        f"Slack would not show the confirmation card here (`{esc(error)}`). Nothing was deleted."
-        f" Invite the app to this channel (`/invite @delete-org-bot`) or run `{COMMAND}` in a"
-        " channel where it is a member."
-    )
+    head = f"Slack would not show the confirmation card here (`{esc(error)}`). Nothing was deleted."
+    if transient:
+        advice = "Slack is busy or rate limiting; run the command again in a minute."
+    elif error == "is_archived":
+        advice = f"This channel is archived; run `{COMMAND}` in an active channel."
+    elif error in ("not_in_channel", "channel_not_found") or error.startswith("response_url"):
+        advice = (
+            f"Invite the app to this channel (`/invite @delete-org-bot`) or run `{COMMAND}` in a"
+            " channel where it is a member."
+        )
+    else:
+        advice = "Tell your Slack admins this error code; running the command again may help."
+    return f"{head} {advice}"
 
 
 def not_pending(state: str, org_id: str) -> str:

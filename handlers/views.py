@@ -26,12 +26,16 @@ MAX_TOKEN_LENGTH = 2048
 def read_link_form(view: dict[str, Any]) -> tuple[str, str]:
     """Return ``(token, region)`` from the modal's state; the token is stripped, values that
     are missing come back empty."""
-    values = (view.get("state") or {}).get("values") or {}
-    token_field = (values.get(BLOCK_TOKEN) or {}).get(ACTION_TOKEN) or {}
-    region_field = (values.get(BLOCK_REGION) or {}).get(ACTION_REGION) or {}
-    token = token_field.get("value") or ""
-    selected = region_field.get("selected_option") or {}
-    region = selected.get("value") or ""
+
+    def child(parent: object, key: str) -> dict[str, Any]:
+        value = parent.get(key) if isinstance(parent, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    values = child(child(view, "state"), "values")
+    token = child(values, BLOCK_TOKEN).get(ACTION_TOKEN)
+    token = token.get("value") if isinstance(token, dict) else None
+    region = child(child(values, BLOCK_REGION), ACTION_REGION).get("selected_option")
+    region = region.get("value") if isinstance(region, dict) else None
     return (token.strip() if isinstance(token, str) else ""), (
         region if isinstance(region, str) else ""
     )
@@ -41,7 +45,9 @@ def token_shape_problem(token: str) -> str | None:
     """Why ``token`` cannot be an access token (checked before any Coveo call), or None."""
     if not token:
         return messages.EMPTY_TOKEN
-    if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
+    if len(token) > MAX_TOKEN_LENGTH:
+        return messages.TOKEN_TOO_LONG
+    if not token.isascii() or not token.isprintable():
         return messages.BAD_TOKEN_SHAPE
     if any(char.isspace() for char in token):
         return messages.BAD_TOKEN_SHAPE

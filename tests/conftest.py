@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,22 @@ class Harness:
     tokens: dict[str, str]
     db_path: Path
     clock: SteppableClock
+    environ: dict[str, str]
+    app: AppProcess
+    extra_apps: list[AppProcess] = field(default_factory=list)
+
+    def start_another_app(self, *, sweeper: bool = False) -> AppProcess:
+        """A second app on the same database file (as a second process would be)."""
+        other = start_app(self.environ, self.clock, sweeper=sweeper)
+        self.extra_apps.append(other)
+        return other
+
+    def restart(self, *, sweeper: bool = True) -> None:
+        """Stop the app gracefully and start a new one on the same database."""
+        self.app.stop()
+        self.app = start_app(self.environ, self.clock, sweeper=sweeper)
+        self.runtime = self.app.runtime
+        self.slack.app_url = self.app.url
 
     @property
     def store(self) -> Store:
@@ -96,6 +112,31 @@ class Harness:
         return [e.text for e in self.slack.ephemerals(user)]
 
 
+@dataclass
+class AppProcess:
+    """One running app (runtime + waitress server on a free loopback port)."""
+
+    runtime: Runtime
+    server: Any
+    thread: threading.Thread
+    url: str
+
+    def stop(self) -> None:
+        self.server.close()
+        self.thread.join(5)
+        self.runtime.close()
+
+
+def start_app(environ: dict[str, str], clock: SteppableClock, *, sweeper: bool) -> AppProcess:
+    http = httpx.Client(timeout=httpx.Timeout(connect=1.0, read=1.5, write=1.0, pool=1.0))
+    runtime = create_app(load_config(environ), clock=clock, http=http)
+    runtime.start(upkeep=sweeper)
+    server = make_http_server(runtime.app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    return AppProcess(runtime, server, thread, f"http://127.0.0.1:{server.effective_port}")
+
+
 def build_harness(tmp_path: Path, *, sweeper: bool = False, **env: str) -> Iterator[Harness]:
     slack = FakeSlack(signing_secret=SIGNING_SECRET).start()
     coveo = FakeCoveo().start()
@@ -115,21 +156,15 @@ def build_harness(tmp_path: Path, *, sweeper: bool = False, **env: str) -> Itera
         **env,
     }
     clock = SteppableClock()
-    http = httpx.Client(timeout=httpx.Timeout(connect=1.0, read=1.5, write=1.0, pool=1.0))
-    runtime = create_app(load_config(environ), clock=clock, http=http)
-    if sweeper:
-        runtime.sweeper.start()
-    server = make_http_server(runtime.app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    slack.app_url = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
-    harness = Harness(slack, coveo, runtime, tokens, tmp_path / "e2e.db", clock)
+    app = start_app(environ, clock, sweeper=sweeper)
+    slack.app_url = app.url
+    harness = Harness(slack, coveo, app.runtime, tokens, tmp_path / "e2e.db", clock, environ, app)
     try:
         yield harness
     finally:
-        server.close()
-        thread.join(5)
-        runtime.close()
+        for extra in harness.extra_apps:
+            extra.stop()
+        harness.app.stop()
         coveo.stop()
         slack.stop()
 

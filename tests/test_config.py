@@ -184,9 +184,27 @@ def test_repr_of_config_hides_every_secret(tmp_path: Path) -> None:
     assert "bot.db" in repr(config)
 
 
-def test_bot_token_must_be_a_bot_token(tmp_path: Path) -> None:
-    error = _problems(_env(tmp_path, SLACK_BOT_TOKEN="xoxp-123"))
-    assert error.problems == ["SLACK_BOT_TOKEN must be a bot token starting with xoxb-"]
+@pytest.mark.parametrize("token", ["xoxp-123", "xoxb-has space", "xoxb-tab\there", "xoxb-é"])
+def test_bot_token_must_be_a_bot_token(tmp_path: Path, token: str) -> None:
+    error = _problems(_env(tmp_path, SLACK_BOT_TOKEN=token))
+    assert len(error.problems) == 1
+    assert error.problems[0].startswith("SLACK_BOT_TOKEN must be a bot token: xoxb-")
+    assert token not in error.problems[0]
+
+
+def test_placeholder_bot_token_is_refused(tmp_path: Path) -> None:
+    error = _problems(_env(tmp_path, SLACK_BOT_TOKEN="xoxb-your-bot-token"))
+    assert error.problems == ["SLACK_BOT_TOKEN still holds the .env.example placeholder"]
+
+
+def test_database_directory_must_exist(tmp_path: Path) -> None:
+    error = _problems(_env(tmp_path, DELETE_ORG_DB=str(tmp_path / "missing" / "x.db")))
+    assert len(error.problems) == 1 and "does not exist" in error.problems[0]
+
+
+def test_port_error_speaks_of_a_port(tmp_path: Path) -> None:
+    error = _problems(_env(tmp_path, PORT="http"))
+    assert error.problems == ["PORT must be a port number from 1 to 65535"]
 
 
 def test_app_token_must_be_an_app_token(tmp_path: Path) -> None:
