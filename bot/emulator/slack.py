@@ -821,10 +821,12 @@ class FakeSlack:
         )
         return self.send_interaction(body)
 
-    def send_interaction(self, body: bytes) -> AppResponse:
+    def send_interaction(self, body: bytes, *, app_url: str | None = None) -> AppResponse:
         """Send (or send again: a double click, a redelivery) a block_actions body built by
-        `build_click`, freshly signed."""
-        return self._post(body, "application/x-www-form-urlencoded", kind="block_actions")
+        `build_click`, freshly signed; ``app_url`` targets another app instance."""
+        return self._post(
+            body, "application/x-www-form-urlencoded", kind="block_actions", app_url=app_url
+        )
 
     def build_click(
         self,
@@ -966,10 +968,12 @@ class FakeSlack:
         kind: str,
         timestamp: int | None = None,
         signature: str | None = None,
+        app_url: str | None = None,
     ) -> AppResponse:
-        if not self.app_url:
+        base = app_url or self.app_url
+        if not base:
             raise RuntimeError("FakeSlack.app_url is not set")
-        target = urllib.parse.urlsplit(self.app_url.rstrip("/") + self.app_path)
+        target = urllib.parse.urlsplit(base.rstrip("/") + self.app_path)
         ts = str(int(time.time()) if timestamp is None else timestamp)
         sig = signature if signature is not None else sign_request(self.signing_secret, ts, body)
         headers = {
