@@ -819,3 +819,28 @@ def test_token_echoed_by_coveo_is_not_kept_in_the_error(rec: Recorder) -> None:
     assert TOKEN not in str(error)
     assert TOKEN not in (error.detail or "")
     assert TOKEN not in json.dumps(vars(error), default=str)
+
+
+def test_absurd_token_expiry_is_read_as_unknown(rec: Recorder) -> None:
+    body = '{"authentication": {"username": "a@example.com"}, "exp": 1e400}'
+    identity = rec.client(
+        reply(200, text=body, headers={"Content-Type": "application/json"})
+    ).check_token(TOKEN, "us")
+    assert identity.expires_at is None
+
+
+def test_request_id_echoing_the_token_is_redacted(rec: Recorder) -> None:
+    client = rec.client(
+        reply(403, {"errorCode": "ACCESS_DENIED"}, headers={"X-Request-ID": f"r-{TOKEN}"})
+    )
+    with pytest.raises(CoveoAPIError) as info:
+        client.delete_organization(TOKEN, "us", "acme42")
+    assert info.value.request_id is not None and TOKEN not in info.value.request_id
+
+
+def test_unreadable_answer_is_a_protocol_error(rec: Recorder) -> None:
+    def gzip_lie(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip", headers={"Content-Encoding": "gzip"})
+
+    with pytest.raises(CoveoProtocolError):
+        rec.client(gzip_lie).get_organization(TOKEN, "us", "acme42")
