@@ -21,12 +21,14 @@ from bot.clock import utcnow
 from bot.config import Config
 from bot.coveo import CoveoClient, make_http_client
 from bot.crypto import TokenCipher, load_or_create_key_file
+from bot.policy import PolicyHolder
 from bot.sweeper import Sweeper
 from handlers import register_all
 from handlers.deletion import DeletionFlow
 from handlers.delivery import Delivery
 from handlers.deps import Deps
 from handlers.errors import on_app_error
+from handlers.groups import GroupDirectory
 from storage import Store
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ def create_app(
     Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token).
 
     Raises:
+        bot.policy.PolicyError: the ``DELETE_ORG_POLICY`` file is invalid.
         slack_bolt.error.BoltError: Slack refused the bot token.
         OSError / ValueError: the database or generated key file cannot be used.
     """
@@ -137,6 +140,7 @@ def create_app(
         process_before_response=True,
         request_verification_enabled=not config.socket_mode,
     )
+    policy = PolicyHolder(config.policy_path)
     deps = Deps(
         store=store,
         coveo=CoveoClient(http_client, platform_url=config.coveo_platform_url),
@@ -145,6 +149,8 @@ def create_app(
         clock=clock,
         urgent=urgent,
         instance_id=uuid.uuid4().hex,
+        policy=policy,
+        groups=GroupDirectory(client),
     )
     verification_logger = logging.getLogger("slack_bolt.RequestVerification")
     if _BODY_FILTER not in verification_logger.filters:

@@ -15,6 +15,7 @@ from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
 from bot.config import Config, ConfigError, load_config, read_environment
+from bot.policy import PolicyError
 
 logger = logging.getLogger("bot")
 
@@ -49,11 +50,15 @@ def run(config: Config) -> int:
 
     try:
         runtime = create_app(config)
+    except PolicyError as error:
+        print(f"delete-org-bot: cannot start: {error}", file=sys.stderr)
+        return 2
     except (BoltError, SlackClientError, OSError, ValueError) as error:
         # Start-up problems an operator can fix: say what, in one line, and exit non-zero.
         print(f"delete-org-bot: cannot start: {_startup_problem(error)}", file=sys.stderr)
         return 1
     runtime.start()
+    signal.signal(signal.SIGHUP, lambda signum, frame: runtime.deps.policy.reload())
     signal.signal(signal.SIGTERM, _raise_system_exit)
     signal.signal(signal.SIGINT, _raise_system_exit)
     try:

@@ -60,6 +60,7 @@ class Config:
     host: str = "0.0.0.0"  # noqa: S104 - Slack must reach the server in HTTP mode
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
     log_level: str = "INFO"
+    policy_path: Path | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -185,6 +186,11 @@ def load_config(environ: Mapping[str, str]) -> Config:
                 "make one with `delete-org-bot generate-key`"
             )
 
+    policy_raw = environ.get("DELETE_ORG_POLICY", "").strip()
+    policy_path = Path(policy_raw) if policy_raw else None
+    if policy_path is not None and not policy_path.is_file():
+        problems.append(f"DELETE_ORG_POLICY: no such file {policy_path}")
+
     level = (environ.get("LOG_LEVEL", "").strip() or "INFO").upper()
     if level not in LOG_LEVELS:
         problems.append("LOG_LEVEL must be one of " + ", ".join(LOG_LEVELS))
@@ -204,6 +210,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         host=host,
         sweep_interval=sweep,
         log_level=level,
+        policy_path=policy_path,
     )
 
 

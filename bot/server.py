@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress.server import create_server
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover
     from waitress.server import BaseWSGIServer, MultiSocketServer
 
 logger = logging.getLogger(__name__)
@@ -60,3 +61,40 @@ def make_http_server(app: App, host: str, port: int) -> MultiSocketServer | Base
         clear_untrusted_proxy_headers=True,
         max_request_body_size=MAX_BODY_BYTES,
     )
+
+
+class ServerThread:
+    """Runs a waitress server on a background thread and stops it from another thread.
+
+    waitress expects to be stopped from its own thread (SIGTERM in the main thread); closing
+    its sockets from elsewhere can make its poll loop fail with EBADF, which is expected then.
+    Used by the local emulator stack, the tests and the benchmark.
+    """
+
+    def __init__(self, server: MultiSocketServer | BaseWSGIServer, name: str = "http") -> None:
+        self.server = server
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self.server.effective_port)  # type: ignore[union-attr]
+
+    def start(self) -> ServerThread:
+        """Start serving; returns self."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except (OSError, ValueError):
+            if not self._stopping.is_set():
+                raise
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listening socket and wait up to ``timeout`` seconds for the thread."""
+        self._stopping.set()
+        self.server.close()
+        self._thread.join(timeout)

@@ -10,12 +10,19 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from handlers.commands import open_link_modal_soon
+from handlers.blocks import build_confirm_modal
+from handlers.commands import open_link_modal_soon, open_view_soon
 from handlers.context import actor_from
 from handlers.deletion import DeletionFlow
 from handlers.deps import Deps
 from handlers.errors import guarded
-from handlers.ids import ACTION_CANCEL, ACTION_CONFIRM, ACTION_OPEN_LINK
+from handlers.ids import (
+    ACTION_APPROVE,
+    ACTION_CANCEL,
+    ACTION_CONFIRM,
+    ACTION_OPEN_LINK,
+    ACTION_REJECT,
+)
 
 
 def _clicked(body: dict[str, Any]) -> tuple[str, str | None]:
@@ -39,10 +46,50 @@ class ActionListeners:
         self.deps = deps
         self.flow = DeletionFlow(deps)
 
+    def ack_confirm(
+        self, ack: Ack, body: dict[str, Any], context: BoltContext, client: WebClient
+    ) -> None:
+        """Ack at once; when typed confirmation or a reason is required, open the Confirm modal
+        with this click's trigger_id (the lazy part then waits for its submission)."""
+        ack()
+        request_id, ts = _clicked(body)
+        actor = actor_from(context, body)
+        needs = self.flow.confirm_requirements(actor, request_id)
+        if needs is None:
+            return
+        typed_rule, approval_rule = needs
+        request = self.flow.store.get_request(request_id)
+        if request is None:  # pragma: no cover - checked just above
+            return
+        metadata = {
+            "request_id": request.id,
+            "channel_id": actor.channel_id,
+            "message_ts": ts or "",
+        }
+        if actor.response_url:
+            metadata["response_url"] = actor.response_url
+        view = build_confirm_modal(
+            request,
+            typed=typed_rule is not None,
+            reason=approval_rule is not None,
+            private_metadata=metadata,
+        )
+        open_view_soon(self.deps, self.flow, client, actor, str(body.get("trigger_id") or ""), view)
+
     def on_confirm(self, body: dict[str, Any], context: BoltContext) -> None:
         """Confirm deletion (after the ack): at most one DELETE (:meth:`DeletionFlow.confirm`)."""
         request_id, ts = _clicked(body)
         self.flow.confirm(actor_from(context, body), request_id, ts)
+
+    def on_approve(self, body: dict[str, Any], context: BoltContext) -> None:
+        """Approve deletion (after the ack): see :meth:`DeletionFlow.approve`."""
+        request_id, ts = _clicked(body)
+        self.flow.approve(actor_from(context, body), request_id, ts)
+
+    def on_reject(self, body: dict[str, Any], context: BoltContext) -> None:
+        """Reject (after the ack): awaiting_approval → rejected."""
+        request_id, ts = _clicked(body)
+        self.flow.reject(actor_from(context, body), request_id, ts)
 
     def on_cancel(self, body: dict[str, Any], context: BoltContext) -> None:
         """Cancel (after the ack): pending → cancelled."""
@@ -66,6 +113,8 @@ class ActionListeners:
 def register(app: App, deps: Deps) -> None:
     """Attach the block action listeners to ``app``."""
     listeners = ActionListeners(deps)
-    app.action(ACTION_CONFIRM)(ack=ack_only, lazy=[guarded(listeners.on_confirm)])
+    app.action(ACTION_CONFIRM)(ack=listeners.ack_confirm, lazy=[guarded(listeners.on_confirm)])
+    app.action(ACTION_APPROVE)(ack=ack_only, lazy=[guarded(listeners.on_approve)])
+    app.action(ACTION_REJECT)(ack=ack_only, lazy=[guarded(listeners.on_reject)])
     app.action(ACTION_CANCEL)(ack=ack_only, lazy=[guarded(listeners.on_cancel)])
     app.action(ACTION_OPEN_LINK)(listeners.ack_open_link)

@@ -12,14 +12,21 @@ from typing import Any
 
 from bot.coveo import REGIONS, Organization
 from handlers.ids import (
+    ACTION_APPROVE,
     ACTION_CANCEL,
     ACTION_CONFIRM,
     ACTION_OPEN_LINK,
+    ACTION_REASON,
     ACTION_REGION,
+    ACTION_REJECT,
     ACTION_TOKEN,
+    ACTION_TYPED,
+    BLOCK_REASON,
     BLOCK_REGION,
     BLOCK_TOKEN,
+    BLOCK_TYPED,
     COMMAND,
+    VIEW_CONFIRM,
     VIEW_LINK,
 )
 from handlers.messages import BACKUP_NOTE, HOW_TO_GET_TOKEN, esc, esc_clip, region_label
@@ -192,11 +199,21 @@ def _facts(request: DeletionRequest, org: Organization | None) -> str:
     return "\n".join(lines)
 
 
-def build_preview_card(request: DeletionRequest, org: Organization) -> list[Block]:
-    """The preview card: what will be deleted, by whom, until when, with Confirm and Cancel.
+def build_preview_card(
+    request: DeletionRequest, org: Organization, requirements: list[str] | None = None
+) -> list[Block]:
+    """The preview card: what will be deleted, by whom, until when, with Confirm and Cancel;
+    ``requirements`` are guardrail notes (typed confirmation, second approver).
 
     The buttons carry only the request's opaque id; all state stays server-side.
     """
+    card = _preview_blocks(request, org)
+    if requirements:
+        card.insert(2, context("\n".join(requirements)))
+    return card
+
+
+def _preview_blocks(request: DeletionRequest, org: Organization) -> list[Block]:
     return [
         section(f":warning: <@{request.requester_id}> asked to *delete a Coveo organization*."),
         section(_facts(request, org)),
@@ -253,3 +270,122 @@ def build_final_card(request: DeletionRequest, status_line: str) -> list[Block]:
 def build_refusal(reason: str) -> list[Block]:
     """A private refusal (read-only organization, no access...)."""
     return [section(reason)]
+
+
+def requirement_lines(
+    typed_rule: str | None, approval_rule: str | None, approvers: str
+) -> list[str]:
+    """Context lines telling everyone which guardrails apply to this card."""
+    lines = []
+    if typed_rule:
+        lines.append(f":keyboard: Typed confirmation required ({esc(typed_rule)}).")
+    if approval_rule:
+        lines.append(
+            f":busts_in_silhouette: A second approver ({approvers}) must approve after the"
+            f" requester confirms ({esc(approval_rule)})."
+        )
+    return lines
+
+
+def build_confirm_modal(
+    request: DeletionRequest,
+    *,
+    typed: bool,
+    reason: bool,
+    private_metadata: dict[str, str],
+) -> Block:
+    """The Confirm modal: type the organization ID exactly, and/or give a reason for approvers."""
+    blocks: list[Block] = [
+        section(
+            f"You are about to delete `{esc(request.org_id)}` ({_clip(request.org_name, 80)})."
+            f" {BACKUP_NOTE}"
+        )
+    ]
+    if typed:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": BLOCK_TYPED,
+                "label": _plain("Type the organization ID to confirm"),
+                "hint": _plain(f"Exactly: {request.org_id}"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ACTION_TYPED,
+                    "max_length": 200,
+                },
+            }
+        )
+    if reason:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": BLOCK_REASON,
+                "label": _plain("Reason (shown to the approvers and in the thread)"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ACTION_REASON,
+                    "multiline": True,
+                    "max_length": 500,
+                },
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": VIEW_CONFIRM,
+        "title": _plain("Confirm deletion"),
+        "submit": _plain("Request approval" if reason else "Delete"),
+        "close": _plain("Keep it"),
+        "private_metadata": json.dumps(private_metadata),
+        "blocks": blocks,
+    }
+
+
+def build_approval_card(request: DeletionRequest, approvers: str) -> list[Block]:
+    """The card while it waits for a second approver: reason, deadline, Approve and Reject."""
+    deadline = request.approval_expires_at or request.expires_at
+    return [
+        section(
+            f":busts_in_silhouette: <@{request.requester_id}> confirmed the deletion of a Coveo"
+            f" organization; *a second approver is needed* ({approvers})."
+        ),
+        section(_facts(request, None) + f"\n*Reason:* {_clip(request.reason, 500)}"),
+        context(
+            f"{BACKUP_NOTE} Approval possible until {slack_date(deadline)}; the requester cannot"
+            " approve their own request."
+        ),
+        {
+            "type": "actions",
+            "block_id": "approval",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": ACTION_APPROVE,
+                    "text": _plain("Approve deletion"),
+                    "style": "danger",
+                    "value": request.id,
+                    "confirm": {
+                        "title": _plain("Approve this deletion?"),
+                        "text": _text(
+                            f"`{esc(request.org_id)}` will be deleted permanently with"
+                            f" <@{request.requester_id}>'s Coveo token."
+                        ),
+                        "confirm": _plain("Approve"),
+                        "deny": _plain("Not now"),
+                        "style": "danger",
+                    },
+                },
+                {
+                    "type": "button",
+                    "action_id": ACTION_REJECT,
+                    "text": _plain("Reject"),
+                    "value": request.id,
+                },
+                {
+                    "type": "button",
+                    "action_id": ACTION_CANCEL,
+                    "text": _plain("Withdraw"),
+                    "value": request.id,
+                },
+            ],
+        },
+    ]

@@ -21,13 +21,14 @@ from handlers.context import actor_from
 from handlers.deletion import DeletionFlow
 from handlers.deps import Actor, Deps
 from handlers.errors import guarded
+from handlers.groups import GroupLookupError
 from handlers.ids import COMMAND
 from handlers.messages import esc
 from storage import LinkUnreadable
 
 logger = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("link", "unlink", "status", "help")
+SUBCOMMANDS = ("link", "unlink", "status", "policy", "freeze", "unfreeze", "help")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Parsed:
     kind: str
     reply: str | None = None
     ref: OrgRef | None = None
+    reason: str = ""
 
 
 def parse_command_text(text: str) -> Parsed:
@@ -48,8 +50,10 @@ def parse_command_text(text: str) -> Parsed:
         return Parsed("help", messages.USAGE)
     if first == "link":
         return Parsed("link", messages.TOKEN_IN_COMMAND if len(words) > 1 else None)
-    if first in ("unlink", "status"):
+    if first in ("unlink", "status", "policy", "unfreeze"):
         return Parsed(first)
+    if first == "freeze":
+        return Parsed("freeze", ref=None, reply=None, reason=text.strip()[len(words[0]) :].strip())
     if len(words) > 1:
         return Parsed(
             "unknown", f"Unknown command `{esc(' '.join(words)[:60])}`.\n{messages.USAGE}"
@@ -80,6 +84,41 @@ def open_link_modal(client: WebClient, flow: DeletionFlow, actor: Actor, trigger
         code = str(error.response.get("error") or error.response.status_code)
         logger.warning("views.open failed: %s", code)
         flow.tell(actor, messages.MODAL_OPEN_FAILED.format(error=code))
+
+
+def open_view(
+    client: WebClient, flow: DeletionFlow, actor: Actor, trigger_id: str, view: dict[str, Any]
+) -> None:
+    """Open ``view`` with ``trigger_id`` (valid 3 s, once); on failure tell the user."""
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as error:
+        code = str(error.response.get("error") or error.response.status_code)
+        logger.warning("views.open failed: %s", code)
+        flow.tell(actor, messages.MODAL_OPEN_FAILED.format(error=code))
+
+
+def open_view_soon(
+    deps: Deps,
+    flow: DeletionFlow,
+    client: WebClient,
+    actor: Actor,
+    trigger_id: str,
+    view: dict[str, Any],
+) -> None:
+    """:func:`open_view` on the small ``urgent`` pool (inline when there is none), so the
+    trigger is used within its 3 s whatever the listener pool is doing."""
+    if deps.urgent is None:
+        open_view(client, flow, actor, trigger_id, view)
+    else:
+        deps.urgent.submit(
+            guarded(open_view),
+            client=client,
+            flow=flow,
+            actor=actor,
+            trigger_id=trigger_id,
+            view=view,
+        )
 
 
 def open_link_modal_soon(
@@ -129,8 +168,53 @@ class CommandListeners:
             self.flow.tell(actor, messages.UNLINKED if removed else messages.NOT_LINKED_STATUS)
         elif parsed.kind == "status":
             self._status(actor)
+        elif parsed.kind == "policy":
+            self._policy(actor)
+        elif parsed.kind in ("freeze", "unfreeze"):
+            self._freeze(actor, parsed.kind == "freeze", parsed.reason)
         elif parsed.kind == "delete" and parsed.ref is not None:
             self.flow.request(actor, parsed.ref)
+
+    def _policy(self, actor: Actor) -> None:
+        guard = self.flow.guard
+        try:
+            groups = guard.groups_of(actor.user_id)
+        except GroupLookupError as error:
+            self.flow.tell(
+                actor, f"Slack did not say who is in <!subteam^{error.group}>; try again."
+            )
+            return
+        text = guard.policy().describe_for(actor.user_id, groups, actor.channel_id)
+        frozen = guard.frozen()
+        self.flow.tell(actor, text + (f"\n\n{frozen.text}" if frozen else ""))
+
+    def _freeze(self, actor: Actor, frozen: bool, reason: str) -> None:
+        guard = self.flow.guard
+        if not guard.is_admin(actor.user_id):
+            self.deps.store.record_event(
+                self.deps.clock(),
+                "freeze_refused",
+                workspace=actor.workspace,
+                actor_id=actor.user_id,
+                detail="not an admin",
+            )
+            self.flow.tell(actor, messages.ADMINS_ONLY)
+            return
+        changed = self.deps.store.set_freeze(
+            frozen=frozen, by_user=actor.user_id, reason=reason[:300] or None, now=self.deps.clock()
+        )
+        if not changed:
+            self.flow.tell(
+                actor, "Deletions were already frozen." if frozen else "Deletions were not frozen."
+            )
+        elif frozen:
+            self.flow.tell(
+                actor,
+                ":snowflake: Deletions are frozen: no new or pending deletion can proceed until"
+                f" `{COMMAND} unfreeze`.",
+            )
+        else:
+            self.flow.tell(actor, "Deletions are allowed again (per the policy).")
 
     def _status(self, actor: Actor) -> None:
         try:

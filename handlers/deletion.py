@@ -22,12 +22,15 @@ from bot.coveo import (
     Organization,
 )
 from bot.orgid import OrgRef
+from bot.policy import OrgFacts
 from handlers import blocks, messages
 from handlers.delivery import DeliveryError
 from handlers.deps import Actor, Deps
+from handlers.guard import Guard, Refusal, facts_of
 from handlers.messages import esc, region_label
 from handlers.outbox import Outbox
 from storage import (
+    AWAITING_APPROVAL,
     DELETED,
     FAILED,
     PENDING,
@@ -67,6 +70,7 @@ class DeletionFlow:
         self.coveo = deps.coveo
         self.delivery = deps.delivery
         self.outbox = Outbox(deps.store, deps.delivery, deps.clock, deps.instance_id)
+        self.guard = Guard(deps.policy, deps.store, deps.groups, deps.clock)
 
     # -- telling people ----------------------------------------------------------------------
     def tell(self, actor: Actor, text: str, block_list: list[blocks.Block] | None = None) -> None:
@@ -137,6 +141,10 @@ class DeletionFlow:
                 detail="admin console URL of another region",
             )
             return
+        refusal = self.guard.requester(actor.user_id, actor.channel_id)
+        if refusal is not None:
+            self._refuse(actor, ref, link.region, refusal.text, detail=f"rule {refusal.rule}")
+            return
         live = self.store.live_request_for_org(ref.org_id, link.region)
         if live is not None and live.state == PENDING and live.expires_at <= self.deps.clock():
             expired = self.store.expire(live.id, self.deps.clock())
@@ -167,6 +175,11 @@ class DeletionFlow:
         if not org.deletable_state:
             text = messages.not_deletable(org.id, org.read_only, org.life_cycle_state)
             self._refuse(actor, ref, link.region, text, detail="organization read-only or paused")
+            return
+        facts = OrgFacts(org.id, org.type, org.product_type)
+        refusal = self.guard.organization(facts) or self.guard.caps(actor.user_id)
+        if refusal is not None:
+            self._refuse(actor, ref, link.region, refusal.text, detail=f"rule {refusal.rule}")
             return
         self._create_and_post(actor, link, org)
 
@@ -206,6 +219,7 @@ class DeletionFlow:
                 org_id=org.id,
                 org_name=org.display_name,
                 org_type=org.type,
+                org_product_type=org.product_type,
                 region=link.region,
                 response_url=actor.response_url,
                 now=now,
@@ -222,7 +236,7 @@ class DeletionFlow:
             delivery, ts = self.delivery.post_card(
                 channel_id=actor.channel_id,
                 text=blocks.preview_fallback_text(request),
-                blocks=blocks.build_preview_card(request, org),
+                blocks=blocks.build_preview_card(request, org, self._requirements(request)),
                 response_url=actor.response_url,
             )
         except DeliveryError as error:
@@ -233,8 +247,17 @@ class DeletionFlow:
         self.store.attach_card(request.id, delivery=delivery, card_ts=ts)
 
     # -- clicks ------------------------------------------------------------------------------
+    def _requirements(self, request: DeletionRequest) -> list[str]:
+        policy = self.guard.policy()
+        facts = facts_of(request)
+        return blocks.requirement_lines(
+            policy.typed_confirmation_rule(facts),
+            policy.approval_rule(facts),
+            self.guard.approvers_text(),
+        )
+
     def _load_for_click(
-        self, actor: Actor, request_id: str, message_ts: str | None
+        self, actor: Actor, request_id: str, message_ts: str | None, *, requester_only: bool = True
     ) -> DeletionRequest | None:
         request = self.store.get_request(request_id) if _plausible_id(request_id) else None
         if request is None or request.workspace != actor.workspace:
@@ -247,7 +270,7 @@ class DeletionFlow:
         refreshed = self.store.get_request(request.id)
         if refreshed is None:  # pragma: no cover - rows are never deleted
             return None
-        if actor.user_id != refreshed.requester_id:
+        if requester_only and actor.user_id != refreshed.requester_id:
             self.store.record_event(
                 self.deps.clock(),
                 "click_refused",
@@ -273,7 +296,14 @@ class DeletionFlow:
                 self.announce_expired(expired, actor.response_url)
             self.tell(actor, messages.expired_at_click(current.org_id))
             return
-        if current.state == PENDING:  # someone else's transition lost a race; nothing to say
+        approval_deadline = current.approval_expires_at
+        if current.state == AWAITING_APPROVAL and approval_deadline and approval_deadline <= now:
+            expired = self.store.expire_approval(current.id, now)
+            if expired is not None:
+                self.announce_expired(expired, actor.response_url)
+            self.tell(actor, messages.approval_expired(current.org_id))
+            return
+        if current.state in (PENDING, AWAITING_APPROVAL):  # lost a race; nothing to say
             self.tell(actor, messages.CARD_GONE)
             return
         self.tell(actor, messages.not_pending(current.state, current.org_id))
@@ -283,7 +313,9 @@ class DeletionFlow:
         request = self._load_for_click(actor, request_id, message_ts)
         if request is None:
             return
-        cancelled = self.store.cancel(request.id, actor.user_id, self.deps.clock())
+        cancelled = self.store.cancel(
+            request.id, actor.user_id, self.deps.clock()
+        ) or self.store.withdraw(request.id, actor.user_id, self.deps.clock())
         if cancelled is None:
             self._not_pending(actor, request.id)
             return
@@ -294,11 +326,85 @@ class DeletionFlow:
             response_url=actor.response_url,
         )
 
-    def confirm(self, actor: Actor, request_id: str, message_ts: str | None) -> None:
-        """The requester clicked **Confirm deletion**: at most one ``DELETE``, then the outcome
-        on the card and in its thread."""
+    def confirm_requirements(
+        self, actor: Actor, request_id: str
+    ) -> tuple[str | None, str | None] | None:
+        """For the Confirm ack: ``(typed_rule, approval_rule)`` when a modal must open first
+        (the clicker is the requester, the card is still pending and a rule applies), else
+        None. A cheap read; the decision is checked again after the modal."""
+        request = self.store.get_request(request_id) if _plausible_id(request_id) else None
+        if (
+            request is None
+            or request.workspace != actor.workspace
+            or request.requester_id != actor.user_id
+            or request.state != PENDING
+            or request.expires_at <= self.deps.clock()
+        ):
+            return None
+        policy = self.guard.policy()
+        facts = facts_of(request)
+        typed, approval = policy.typed_confirmation_rule(facts), policy.approval_rule(facts)
+        return (typed, approval) if typed or approval else None
+
+    def _refused_step(self, actor: Actor, request: DeletionRequest, refusal: Refusal) -> None:
+        self.store.record_event(
+            self.deps.clock(),
+            "refused",
+            workspace=request.workspace,
+            actor_id=actor.user_id,
+            request_id=request.id,
+            org_id=request.org_id,
+            region=request.region,
+            detail=f"rule {refusal.rule}",
+        )
+        self.tell(actor, refusal.text)
+
+    def confirm(
+        self,
+        actor: Actor,
+        request_id: str,
+        message_ts: str | None,
+        *,
+        via_modal: bool = False,
+        typed: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """The requester clicked **Confirm deletion** (or submitted the Confirm modal): every
+        guardrail is checked again; then either the card waits for a second approver, or at
+        most one ``DELETE`` is sent and the outcome goes on the card and in its thread."""
         request = self._load_for_click(actor, request_id, message_ts)
         if request is None:
+            return
+        facts = facts_of(request)
+        refusal = self.guard.full(request.requester_id, request.channel_id, facts, fresh=True)
+        if refusal is not None:
+            self._refused_step(actor, request, refusal)
+            return
+        policy = self.guard.policy()
+        typed_rule, approval_rule = (
+            policy.typed_confirmation_rule(facts),
+            policy.approval_rule(facts),
+        )
+        if (typed_rule or approval_rule) and not via_modal:
+            return  # the ack opened the Confirm modal; its submission continues from here
+        if typed_rule and typed != request.org_id:
+            self.store.record_event(
+                self.deps.clock(),
+                "typed_confirmation_failed",
+                workspace=request.workspace,
+                actor_id=actor.user_id,
+                request_id=request.id,
+                org_id=request.org_id,
+                region=request.region,
+                detail=f"rule {typed_rule}",
+            )
+            self.tell(actor, messages.typed_mismatch(request.org_id))
+            return
+        if approval_rule:
+            if not reason or not reason.strip():
+                self.tell(actor, messages.REASON_REQUIRED)
+                return
+            self._ask_approval(actor, request, reason.strip(), approval_rule)
             return
         with self.deps.inflight.running(request.id):
             started = self.store.start_deletion(
@@ -322,7 +428,7 @@ class DeletionFlow:
                 error_code=outcome.code,
                 error_detail=outcome.detail,
             )
-            self._conclude(actor.user_id, finished or started, outcome, actor.response_url)
+            self._conclude(f"<@{actor.user_id}>", finished or started, outcome, actor.response_url)
         if outcome.relink:
             self.prompt_link(actor, messages.RELINK)
 
@@ -338,19 +444,137 @@ class DeletionFlow:
         )
         return Outcome(UNKNOWN, None, None, "INTERNAL_ERROR", type(error).__name__, text)
 
+    # -- second approver ---------------------------------------------------------------------
+    def _ask_approval(self, actor: Actor, request: DeletionRequest, reason: str, rule: str) -> None:
+        now = self.deps.clock()
+        deadline = now + timedelta(seconds=self.guard.policy().approval_timeout)
+        waiting = self.store.await_approval(
+            request.id, actor.user_id, now, reason=reason, approval_deadline=deadline
+        )
+        if waiting is None:
+            self._not_pending(actor, request.id)
+            return
+        approvers = self.guard.approvers_text()
+        self.outbox.send(
+            waiting,
+            [
+                (
+                    "card",
+                    f"{waiting.org_id}: waiting for approval",
+                    blocks.build_approval_card(waiting, approvers),
+                ),
+                (
+                    "thread",
+                    f"<@{actor.user_id}> confirmed; a second approver ({approvers}) must"
+                    f" approve before {blocks.slack_date(deadline)} ({esc(rule)}).\n"
+                    f"*Reason:* {esc(reason)}",
+                    None,
+                ),
+            ],
+            actor.response_url,
+        )
+
+    def _approver_check(self, actor: Actor, request: DeletionRequest) -> bool:
+        """Tell and record why ``actor`` may not decide on this approval; True if they may."""
+        why: str | None = None
+        if actor.user_id == request.requester_id:
+            why = messages.SELF_APPROVAL
+        else:
+            verdict = self.guard.is_approver(actor.user_id)
+            if isinstance(verdict, Refusal):
+                why = verdict.text
+            elif not verdict:
+                why = messages.not_an_approver(self.guard.approvers_text())
+        if why is None:
+            return True
+        self.store.record_event(
+            self.deps.clock(),
+            "approval_refused",
+            workspace=request.workspace,
+            actor_id=actor.user_id,
+            request_id=request.id,
+            org_id=request.org_id,
+            region=request.region,
+            detail=why[:200],
+        )
+        self.tell(actor, why)
+        return False
+
+    def approve(self, actor: Actor, request_id: str, message_ts: str | None) -> None:
+        """An approver clicked **Approve deletion**: checked against the policy and group
+        membership now, then at most one ``DELETE`` with the requester's token."""
+        request = self._load_for_click(actor, request_id, message_ts, requester_only=False)
+        if request is None or not self._approver_check(actor, request):
+            return
+        refusal = self.guard.full(
+            request.requester_id, request.channel_id, facts_of(request), fresh=True
+        )
+        if refusal is not None:
+            self._refused_step(actor, request, refusal)
+            return
+        with self.deps.inflight.running(request.id):
+            started = self.store.approve(
+                request.id, actor.user_id, self.deps.clock(), owner=self.deps.instance_id
+            )
+            if started is None:
+                self._not_pending(actor, request.id)
+                return
+            by = f"<@{request.requester_id}> (approved by <@{actor.user_id}>)"
+            requester = Actor(
+                request.workspace,
+                request.team_id,
+                request.requester_id,
+                request.channel_id,
+                actor.response_url,
+            )
+            try:
+                outcome = self._delete(requester, started, by)
+            except Exception as error:  # noqa: BLE001 - the request must still get an outcome
+                logger.exception("deletion %s failed unexpectedly", started.id)
+                outcome = self._internal_failure(started, error)
+            finished = self.store.finish(
+                started.id,
+                outcome=outcome.state,
+                now=self.deps.clock(),
+                actor_id=actor.user_id,
+                http_status=outcome.http_status,
+                coveo_request_id=outcome.request_id,
+                error_code=outcome.code,
+                error_detail=outcome.detail,
+            )
+            self._conclude(by, finished or started, outcome, actor.response_url)
+
+    def reject(self, actor: Actor, request_id: str, message_ts: str | None) -> None:
+        """An approver clicked **Reject**: awaiting_approval → rejected; nothing is deleted."""
+        request = self._load_for_click(actor, request_id, message_ts, requester_only=False)
+        if request is None or not self._approver_check(actor, request):
+            return
+        rejected = self.store.reject(request.id, actor.user_id, self.deps.clock())
+        if rejected is None:
+            self._not_pending(actor, request.id)
+            return
+        self._announce(
+            rejected,
+            card=f":no_entry: Rejected by <@{actor.user_id}>. Nothing was deleted.",
+            thread=f"Rejected by <@{actor.user_id}>. Nothing was deleted.",
+            response_url=actor.response_url,
+        )
+
     def _conclude(
-        self, actor_id: str, final: DeletionRequest, outcome: Outcome, response_url: str | None
+        self, by: str, final: DeletionRequest, outcome: Outcome, response_url: str | None
     ) -> None:
         card_line = {
-            DELETED: f":wastebasket: Deleted by <@{actor_id}>"
+            DELETED: f":wastebasket: Deleted by {by}"
             f" {blocks.slack_date(self.deps.clock())}. {messages.BACKUP_NOTE}",
             FAILED: ":x: Not deleted. Details in the thread.",
             UNKNOWN: ":grey_question: Outcome unknown. Details in the thread.",
         }[outcome.state]
         self._announce(final, card=card_line, thread=outcome.text, response_url=response_url)
 
-    def _delete(self, actor: Actor, request: DeletionRequest) -> Outcome:
-        """Send the one DELETE and classify what happened."""
+    def _delete(self, actor: Actor, request: DeletionRequest, by: str | None = None) -> Outcome:
+        """Send the one DELETE (with the requester's token) and classify what happened; ``by``
+        says who decided, in mrkdwn (default: the actor)."""
+        by = by or f"<@{actor.user_id}>"
         try:
             link = self.store.get_link(request.workspace, request.requester_id)
         except LinkUnreadable:
@@ -381,7 +605,7 @@ class DeletionFlow:
                 request,
                 text=f"Deleting {request.org_id}…",
                 blocks=blocks.build_final_card(
-                    request, f":hourglass_flowing_sand: Deleting… (confirmed by <@{actor.user_id}>)"
+                    request, f":hourglass_flowing_sand: Deleting… (confirmed by {by})"
                 ),
                 response_url=actor.response_url,
             )
@@ -410,7 +634,7 @@ class DeletionFlow:
         text = (
             f":white_check_mark: `{result.status} No Content` — organization *{name}*"
             f" (`{esc(request.org_id)}`, region {region_label(request.region)}) was deleted by"
-            f" <@{actor.user_id}>.{rid}\n{messages.BACKUP_NOTE}"
+            f" {by}.{rid}\n{messages.BACKUP_NOTE}"
         )
         return Outcome(DELETED, result.status, result.request_id, None, None, text)
 
@@ -511,7 +735,10 @@ class DeletionFlow:
         """Expire every pending request past its deadline; returns how many this call expired."""
         count = 0
         for due in self.store.due_for_expiry(self.deps.clock()):
-            expired = self.store.expire(due.id, self.deps.clock())
+            if due.state == AWAITING_APPROVAL:
+                expired = self.store.expire_approval(due.id, self.deps.clock())
+            else:
+                expired = self.store.expire(due.id, self.deps.clock())
             if expired is not None:
                 count += 1
                 self.announce_expired(expired, expired.response_url)
@@ -569,7 +796,9 @@ class DeletionFlow:
             )
             if finished is not None:
                 settled += 1
-                self._conclude(claimed.decided_by or claimed.requester_id, finished, outcome, None)
+                self._conclude(
+                    f"<@{claimed.decided_by or claimed.requester_id}>", finished, outcome, None
+                )
         return settled
 
     def _recovered_outcome(self, request: DeletionRequest) -> Outcome | None:

@@ -11,7 +11,9 @@ from datetime import datetime
 
 from bot.clock import utcnow
 from bot.coveo import CoveoClient
+from bot.policy import PolicyHolder
 from handlers.delivery import Delivery
+from handlers.groups import GroupDirectory
 from storage import Store
 
 
@@ -55,7 +57,9 @@ class Deps:
     """Shared services. ``confirm_timeout`` is in seconds; ``clock`` returns aware UTC;
     ``urgent`` is a small pool for work bound to Slack's 3-second windows (views.open), kept
     apart from the listener pool that slow Coveo calls can fill (None: run inline);
-    ``instance_id`` names this process in the database; ``inflight`` is shared by all flows."""
+    ``instance_id`` names this process in the database; ``inflight`` is shared by all flows;
+    ``policy`` holds the guardrails (built-in default without a file); ``groups`` resolves
+    Slack user groups (None: no group lookups, as in unit tests)."""
 
     store: Store
     coveo: CoveoClient
@@ -65,6 +69,8 @@ class Deps:
     urgent: Executor | None = None
     instance_id: str = "local"
     inflight: InFlight = field(default_factory=InFlight)
+    policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
+    groups: GroupDirectory | None = None
 
 
 @dataclass(frozen=True)

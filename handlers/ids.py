@@ -4,12 +4,20 @@ COMMAND = "/delete-org"
 ACTION_CONFIRM = "delete_org_confirm"
 ACTION_CANCEL = "delete_org_cancel"
 ACTION_OPEN_LINK = "delete_org_open_link"
+ACTION_APPROVE = "delete_org_approve"
+ACTION_REJECT = "delete_org_reject"
 VIEW_LINK = "delete_org_link_modal"
+VIEW_CONFIRM = "delete_org_confirm_modal"
+BLOCK_TYPED = "typed_id"
+ACTION_TYPED = "typed_id_input"
+BLOCK_REASON = "reason"
+ACTION_REASON = "reason_input"
 BLOCK_TOKEN = "token"
 ACTION_TOKEN = "token_input"
 BLOCK_REGION = "region"
 ACTION_REGION = "region_select"
 
-BOT_SCOPES = ("commands", "chat:write")
+BOT_SCOPES = ("commands", "chat:write", "usergroups:read")
 """Bot scopes the code needs: ``commands`` for the slash command, ``chat:write`` for
-chat.postMessage / chat.update / chat.postEphemeral. views.open needs none."""
+chat.postMessage / chat.update / chat.postEphemeral, ``usergroups:read`` for
+usergroups.users.list (policy rules naming user groups). views.open needs none."""

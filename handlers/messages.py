@@ -24,6 +24,8 @@ USAGE = (
     " expires)\n"
     f"• `{COMMAND} unlink`: forget your token\n"
     f"• `{COMMAND} status`: show your link\n"
+    f"• `{COMMAND} policy`: what the deletion policy lets you do, and where\n"
+    f"• `{COMMAND} freeze [reason]` / `{COMMAND} unfreeze`: stop or allow all deletions (admins)\n"
     f"• `{COMMAND} help`: this text\n"
     f"An organization ID looks like `mycoveoorganizationg8tp8wu3`: lowercase letters, digits and"
     f" hyphens, at most {MAX_ORG_ID_LENGTH} characters. You can also paste its Admin Console URL."
@@ -43,6 +45,10 @@ LINK_UNREADABLE = (
     "Your stored token can no longer be read (the app's encryption key changed). Link it again."
 )
 UNLINKED = "Your Coveo token was removed from this app."
+ADMINS_ONLY = (
+    "Only the admins named in the deletion policy can freeze or unfreeze deletions."
+    f" `{COMMAND} policy` shows who they are."
+)
 NOT_LINKED_STATUS = "You have not linked a Coveo account. Run `/delete-org link`."
 ONLY_REQUESTER = "Only <@{requester}> can confirm or cancel this deletion."
 CARD_GONE = "This deletion request is not known any more. Nothing was deleted."
@@ -50,8 +56,8 @@ BACKUP_NOTE = (
     "Deletion is permanent. Coveo keeps a backup for 30 days; only Coveo Support can restore it."
 )
 MODAL_OPEN_FAILED = (
-    "Slack could not open the link form ({error}). Run `/delete-org link` again; the form must"
-    " open within 3 seconds."
+    "Slack could not open the form ({error}). Nothing changed; try again (Slack allows only 3"
+    " seconds to open it)."
 )
 INTERNAL_ERROR = (
     "Something went wrong inside delete-org-bot; nothing was deleted by this step. The error"
@@ -320,6 +326,8 @@ def not_pending(state: str, org_id: str) -> str:
     """A click on a card that is no longer waiting for a decision."""
     words = {
         "deleting": "is already being deleted",
+        "awaiting_approval": "is waiting for a second approver",
+        "rejected": "was rejected by an approver; nothing was deleted",
         "deleted": "was already deleted",
         "failed": "already failed to delete (see the thread)",
         "unknown": "already ended with an unknown outcome (see the thread)",
@@ -327,6 +335,34 @@ def not_pending(state: str, org_id: str) -> str:
         "expired": "expired; nothing was deleted",
     }
     return f"This request for `{esc(org_id)}` {words.get(state, state)}."
+
+
+SELF_APPROVAL = (
+    "You cannot approve (or reject) your own deletion request: someone else among the approvers"
+    " must. You can withdraw it instead."
+)
+REASON_REQUIRED = "A reason is required for this organization; nothing was deleted. Confirm again."
+
+
+def not_an_approver(approvers: str) -> str:
+    """Someone outside the approvers clicked Approve or Reject."""
+    return f"Only approvers ({approvers}) can approve or reject this deletion. Nothing changed."
+
+
+def typed_mismatch(org_id: str) -> str:
+    """The typed confirmation did not match exactly."""
+    return (
+        f"What you typed does not match `{esc(org_id)}` exactly, so nothing was deleted. Type"
+        " the organization ID character for character (no spaces, same case)."
+    )
+
+
+def approval_expired(org_id: str) -> str:
+    """An approval click after the approval deadline."""
+    return (
+        f"The approval window for `{esc(org_id)}` closed before this click; nothing was deleted."
+        f" The requester can run `{COMMAND} {esc(org_id)}` again."
+    )
 
 
 def expired_at_click(org_id: str) -> str:

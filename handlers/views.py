@@ -15,7 +15,18 @@ from handlers.context import workspace_key
 from handlers.deletion import DeletionFlow
 from handlers.deps import Actor, Deps
 from handlers.errors import guarded
-from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN, VIEW_LINK
+from handlers.ids import (
+    ACTION_REASON,
+    ACTION_REGION,
+    ACTION_TOKEN,
+    ACTION_TYPED,
+    BLOCK_REASON,
+    BLOCK_REGION,
+    BLOCK_TOKEN,
+    BLOCK_TYPED,
+    VIEW_CONFIRM,
+    VIEW_LINK,
+)
 from storage import LinkUnreadable
 
 logger = logging.getLogger(__name__)
@@ -141,7 +152,92 @@ class ViewListeners:
             self.flow.tell(actor, blocks.linked_text(link))
 
 
+def read_confirm_form(view: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``(typed, reason)`` from the Confirm modal, unstripped (typed must match exactly);
+    None for a field the modal did not have."""
+    state = view.get("state") if isinstance(view, dict) else None
+    values = state.get("values") if isinstance(state, dict) else None
+    values = values if isinstance(values, dict) else {}
+
+    def field(block: str, action: str) -> str | None:
+        entry = values.get(block)
+        entry = entry.get(action) if isinstance(entry, dict) else None
+        if not isinstance(entry, dict):
+            return None
+        value = entry.get("value")
+        return value if isinstance(value, str) else ""
+
+    return field(BLOCK_TYPED, ACTION_TYPED), field(BLOCK_REASON, ACTION_REASON)
+
+
+class ConfirmListeners:
+    """The Confirm modal (typed confirmation and/or reason for a second approver)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.flow = DeletionFlow(deps)
+
+    def ack_confirm_submit(self, ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+        """Inline errors for a mismatch or a missing reason (nothing changes); else close."""
+        typed, reason = read_confirm_form(view)
+        request = self.deps.store.get_request(_metadata(view).get("request_id", ""))
+        if request is None:
+            ack(
+                response_action="errors",
+                errors={BLOCK_TYPED if typed is not None else BLOCK_REASON: messages.CARD_GONE},
+            )
+            return
+        errors: dict[str, str] = {}
+        if typed is not None and typed != request.org_id:
+            errors[BLOCK_TYPED] = messages.typed_mismatch(request.org_id)
+            self.deps.store.record_event(
+                self.deps.clock(),
+                "typed_confirmation_failed",
+                workspace=request.workspace,
+                actor_id=str(context.user_id),
+                request_id=request.id,
+                org_id=request.org_id,
+                region=request.region,
+                detail="typed text did not match",
+            )
+        if reason is not None and not reason.strip():
+            errors[BLOCK_REASON] = messages.REASON_REQUIRED
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+
+    def after_confirm_submit(self, view: dict[str, Any], context: BoltContext) -> None:
+        """After the modal closed: continue the Confirm with what was typed (checked again)."""
+        typed, reason = read_confirm_form(view)
+        metadata = _metadata(view)
+        request = self.deps.store.get_request(metadata.get("request_id", ""))
+        if request is None or (typed is not None and typed != request.org_id):
+            return  # the ack showed the error; nothing to do
+        if reason is not None and not reason.strip():
+            return
+        actor = Actor(
+            workspace=workspace_key(context),
+            team_id=context.team_id,
+            user_id=str(context.user_id),
+            channel_id=metadata.get("channel_id", request.channel_id),
+            response_url=metadata.get("response_url"),
+        )
+        self.flow.confirm(
+            actor,
+            request.id,
+            metadata.get("message_ts") or None,
+            via_modal=True,
+            typed=typed,
+            reason=reason,
+        )
+
+
 def register(app: App, deps: Deps) -> None:
-    """Attach the view submission listener to ``app``."""
+    """Attach the view submission listeners to ``app``."""
+    confirm = ConfirmListeners(deps)
+    app.view(VIEW_CONFIRM)(
+        ack=confirm.ack_confirm_submit, lazy=[guarded(confirm.after_confirm_submit)]
+    )
     listeners = ViewListeners(deps)
     app.view(VIEW_LINK)(ack=listeners.on_link_submit, lazy=[guarded(listeners.after_link_submit)])

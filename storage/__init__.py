@@ -1,6 +1,8 @@
 """Persistent state of the app: linked tokens, deletion requests and the audit log."""
 
 from storage.store import (
+    ATTEMPTED_STATES,
+    AWAITING_APPROVAL,
     CANCELLED,
     DELETED,
     DELETING,
@@ -9,6 +11,7 @@ from storage.store import (
     FINAL_STATES,
     LIVE_STATES,
     PENDING,
+    REJECTED,
     UNKNOWN,
     AuditEvent,
     DeletionRequest,
@@ -21,6 +24,9 @@ from storage.store import (
 )
 
 __all__ = [
+    "ATTEMPTED_STATES",
+    "AWAITING_APPROVAL",
+    "REJECTED",
     "CANCELLED",
     "DELETED",
     "DELETING",

@@ -156,3 +156,28 @@ def m002_outbox_and_instances(db: Database) -> None:
         "CREATE INDEX idx_requests_deleting ON deletion_requests (attempted_at) "
         "WHERE state = 'deleting'"
     )
+
+
+@migrations()
+def m003_guardrails(db: Database) -> None:
+    """Second approver and freeze: the ``awaiting_approval`` state (live, one per organization),
+    its deadline, the requester's reason and the approver; a one-row ``freeze`` table."""
+    table = db.table("deletion_requests")
+    table.add_column("reason", str)
+    table.add_column("approval_expires_at", str)
+    table.add_column("approver_id", str)
+    table.add_column("org_product_type", str)
+    db.execute("DROP INDEX idx_requests_one_live_per_org")
+    db.execute(
+        "CREATE UNIQUE INDEX idx_requests_one_live_per_org ON deletion_requests (org_id, region) "
+        "WHERE state IN ('pending', 'awaiting_approval', 'deleting')"
+    )
+    db.execute(
+        "CREATE INDEX idx_requests_approval_deadline ON deletion_requests (approval_expires_at) "
+        "WHERE state = 'awaiting_approval'"
+    )
+    db.table("freeze").create(
+        {"id": int, "frozen": int, "reason": str, "by_user": str, "since": str},
+        pk="id",
+        not_null={"frozen"},
+    )

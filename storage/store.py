@@ -40,8 +40,11 @@ FAILED = "failed"
 UNKNOWN = "unknown"
 CANCELLED = "cancelled"
 EXPIRED = "expired"
-LIVE_STATES = (PENDING, DELETING)
-FINAL_STATES = (DELETED, FAILED, UNKNOWN, CANCELLED, EXPIRED)
+AWAITING_APPROVAL = "awaiting_approval"
+REJECTED = "rejected"
+LIVE_STATES = (PENDING, AWAITING_APPROVAL, DELETING)
+FINAL_STATES = (DELETED, FAILED, UNKNOWN, CANCELLED, EXPIRED, REJECTED)
+ATTEMPTED_STATES = (DELETING, DELETED, FAILED, UNKNOWN)
 
 
 class StorageError(Exception):
@@ -117,6 +120,10 @@ class DeletionRequest:
     error_code: str | None
     error_detail: str | None
     owner: str | None = None
+    reason: str | None = None
+    approval_expires_at: datetime | None = None
+    approver_id: str | None = None
+    org_product_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -433,8 +440,8 @@ class Store:
                 response_url = None  # expired capability anyway; the card falls back to the API
         for name in ("created_at", "expires_at", "updated_at"):
             data[name] = from_iso(data[name])
-        for name in ("decided_at", "attempted_at"):
-            data[name] = _opt_time(data[name])
+        for name in ("decided_at", "attempted_at", "approval_expires_at"):
+            data[name] = _opt_time(data.get(name))
         return DeletionRequest(response_url=response_url, **data)
 
     def get_request(self, request_id: str) -> DeletionRequest | None:
@@ -453,7 +460,8 @@ class Store:
     def live_request_for_org(self, org_id: str, region: str) -> DeletionRequest | None:
         """Return the pending or deleting request for this organization, if any."""
         found = self._requests_where(
-            "org_id = ? AND region = ? AND state IN ('pending', 'deleting')", [org_id, region]
+            "org_id = ? AND region = ? AND state IN ('pending', 'awaiting_approval', 'deleting')",
+            [org_id, region],
         )
         return found[0] if found else None
 
@@ -471,6 +479,7 @@ class Store:
         response_url: str | None,
         now: datetime,
         expires_at: datetime,
+        org_product_type: str | None = None,
     ) -> DeletionRequest:
         """Record a new pending request (audit: ``requested``) and return it.
 
@@ -504,8 +513,9 @@ class Store:
                 db.execute(
                     "INSERT INTO deletion_requests (id, workspace, team_id, requester_id,"
                     " channel_id, org_id, org_name, org_type, region, state, created_at,"
-                    " expires_at, updated_at, delivery, response_url_encrypted) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'channel', ?)",
+                    " expires_at, updated_at, delivery, response_url_encrypted,"
+                    " org_product_type) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'channel', ?, ?)",
                     [
                         request_id,
                         workspace,
@@ -520,13 +530,14 @@ class Store:
                         to_iso(expires_at),
                         to_iso(now),
                         self._cipher.encrypt(response_url) if response_url else None,
+                        org_product_type,
                     ],
                 )
             except sqlite3.IntegrityError:
                 existing = None
                 cursor = db.execute(
                     "SELECT * FROM deletion_requests WHERE org_id = ? AND region = ?"
-                    " AND state IN ('pending', 'deleting')",
+                    " AND state IN ('pending', 'awaiting_approval', 'deleting')",
                     [org_id, region],
                 )
                 row = cursor.fetchone()
@@ -713,11 +724,143 @@ class Store:
         )
 
     def due_for_expiry(self, now: datetime, limit: int = 100) -> list[DeletionRequest]:
-        """Pending requests whose deadline has passed, oldest deadline first."""
-        return self._requests_where(
+        """Pending requests past their deadline, then requests awaiting approval past the
+        approval deadline; oldest deadline first within each."""
+        pending = self._requests_where(
             "state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
             [to_iso(now), limit],
         )
+        awaiting = self._requests_where(
+            "state = 'awaiting_approval' AND approval_expires_at <= ?"
+            " ORDER BY approval_expires_at LIMIT ?",
+            [to_iso(now), limit],
+        )
+        return pending + awaiting
+
+    def await_approval(
+        self,
+        request_id: str,
+        actor_id: str,
+        now: datetime,
+        *,
+        reason: str,
+        approval_deadline: datetime,
+    ) -> DeletionRequest | None:
+        """pending → awaiting_approval: the requester confirmed (before the card's deadline) an
+        organization that needs a second approver; ``reason`` is shown to approvers."""
+        return self._transition(
+            request_id,
+            from_state=PENDING,
+            to_state=AWAITING_APPROVAL,
+            now=now,
+            actor_id=actor_id,
+            event="confirmed_awaiting_approval",
+            extra_where=" AND requester_id = ? AND expires_at > ?",
+            extra_params=(actor_id, to_iso(now)),
+            sets={
+                "decided_by": actor_id,
+                "decided_at": to_iso(now),
+                "reason": reason,
+                "approval_expires_at": to_iso(approval_deadline),
+            },
+            detail=f"reason: {reason}"[:500],
+        )
+
+    def approve(
+        self, request_id: str, approver_id: str, now: datetime, *, owner: str | None = None
+    ) -> DeletionRequest | None:
+        """awaiting_approval → deleting, by someone other than the requester, before the
+        approval deadline. Recorded before any ``DELETE`` is sent."""
+        return self._transition(
+            request_id,
+            from_state=AWAITING_APPROVAL,
+            to_state=DELETING,
+            now=now,
+            actor_id=approver_id,
+            event="approved",
+            extra_where=" AND requester_id != ? AND approval_expires_at > ?",
+            extra_params=(approver_id, to_iso(now)),
+            sets={"approver_id": approver_id, "attempted_at": to_iso(now), "owner": owner},
+        )
+
+    def reject(self, request_id: str, approver_id: str, now: datetime) -> DeletionRequest | None:
+        """awaiting_approval → rejected, by someone other than the requester."""
+        return self._transition(
+            request_id,
+            from_state=AWAITING_APPROVAL,
+            to_state=REJECTED,
+            now=now,
+            actor_id=approver_id,
+            event="rejected",
+            extra_where=" AND requester_id != ?",
+            extra_params=(approver_id,),
+            sets={"approver_id": approver_id},
+        )
+
+    def withdraw(self, request_id: str, actor_id: str, now: datetime) -> DeletionRequest | None:
+        """awaiting_approval → cancelled by the requester."""
+        return self._transition(
+            request_id,
+            from_state=AWAITING_APPROVAL,
+            to_state=CANCELLED,
+            now=now,
+            actor_id=actor_id,
+            event="cancelled",
+            extra_where=" AND requester_id = ?",
+            extra_params=(actor_id,),
+        )
+
+    def expire_approval(self, request_id: str, now: datetime) -> DeletionRequest | None:
+        """awaiting_approval → expired, once the approval deadline has passed."""
+        return self._transition(
+            request_id,
+            from_state=AWAITING_APPROVAL,
+            to_state=EXPIRED,
+            now=now,
+            actor_id="system",
+            event="approval_expired",
+            extra_where=" AND approval_expires_at <= ?",
+            extra_params=(to_iso(now),),
+        )
+
+    def attempts_since(self, since: datetime, user_id: str | None = None) -> list[datetime]:
+        """When deletions were attempted (a ``DELETE`` was, or may have been, sent) at or after
+        ``since``, oldest first; one user's (as requester) or everyone's. For rate caps."""
+        sql = "SELECT attempted_at FROM deletion_requests WHERE attempted_at >= ?"
+        params: list[Any] = [to_iso(since)]
+        if user_id is not None:
+            sql += " AND requester_id = ?"
+            params.append(user_id)
+        rows = self._db().execute(sql + " ORDER BY attempted_at", params).fetchall()
+        return [from_iso(row[0]) for row in rows]
+
+    # -- freeze ----------------------------------------------------------------------------------
+    def set_freeze(self, *, frozen: bool, by_user: str, reason: str | None, now: datetime) -> bool:
+        """Freeze or unfreeze all deletions (audited). Returns False when already in that state."""
+        with self._write() as db:
+            row = db.execute("SELECT frozen FROM freeze WHERE id = 1").fetchone()
+            if row is not None and bool(row[0]) == frozen:
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO freeze (id, frozen, reason, by_user, since)"
+                " VALUES (1, ?, ?, ?, ?)",
+                [int(frozen), reason, by_user, to_iso(now)],
+            )
+            self._audit(
+                db, now, "frozen" if frozen else "unfrozen", actor_id=by_user, detail=reason
+            )
+        return True
+
+    def freeze_state(self) -> tuple[str, str | None, datetime] | None:
+        """``(by_user, reason, since)`` while deletions are frozen, else None."""
+        row = (
+            self._db()
+            .execute("SELECT frozen, by_user, reason, since FROM freeze WHERE id = 1")
+            .fetchone()
+        )
+        if row is None or not row[0]:
+            return None
+        return row[1], row[2], from_iso(row[3])
 
     def stuck_deleting(self) -> list[DeletionRequest]:
         """Requests left in ``deleting`` (e.g. by a crash), oldest first."""

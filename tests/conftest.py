@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from bot.config import load_config
 from bot.crypto import TokenCipher
 from bot.emulator.coveo import FakeCoveo
 from bot.emulator.slack import FakeSlack
-from bot.server import make_http_server
+from bot.server import ServerThread, make_http_server
 from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN
 from storage import Store
 
@@ -117,13 +116,11 @@ class AppProcess:
     """One running app (runtime + waitress server on a free loopback port)."""
 
     runtime: Runtime
-    server: Any
-    thread: threading.Thread
+    server: ServerThread
     url: str
 
     def stop(self) -> None:
-        self.server.close()
-        self.thread.join(5)
+        self.server.stop()
         self.runtime.close()
 
 
@@ -131,10 +128,8 @@ def start_app(environ: dict[str, str], clock: SteppableClock, *, sweeper: bool) 
     http = httpx.Client(timeout=httpx.Timeout(connect=1.0, read=1.5, write=1.0, pool=1.0))
     runtime = create_app(load_config(environ), clock=clock, http=http)
     runtime.start(upkeep=sweeper)
-    server = make_http_server(runtime.app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    return AppProcess(runtime, server, thread, f"http://127.0.0.1:{server.effective_port}")
+    server = ServerThread(make_http_server(runtime.app, "127.0.0.1", 0)).start()
+    return AppProcess(runtime, server, f"http://127.0.0.1:{server.port}")
 
 
 def build_harness(tmp_path: Path, *, sweeper: bool = False, **env: str) -> Iterator[Harness]:
@@ -144,7 +139,12 @@ def build_harness(tmp_path: Path, *, sweeper: bool = False, **env: str) -> Itera
     slack.add_channel(CHANNEL, "general")
     slack.add_user(ALICE, "alice")
     slack.add_user(BOB, "bob")
+    policy = tmp_path / "policy.toml"
+    if not policy.exists():
+        # Most end-to-end tests are about the flow, not the guardrails: no typed confirmation.
+        policy.write_text("[typed_confirmation]\ntypes = []\nproduct_types = []\n")
     environ = {
+        "DELETE_ORG_POLICY": str(policy),
         "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,

@@ -50,6 +50,12 @@ def test_console_in_a_terminal_links_requests_confirms_and_quits() -> None:
         child.expect_exact("alice> ")
         child.sendline(":click 1")
         child.expect_exact("Slack asks: Delete this organization?")
+        # a production organization: the built-in policy asks to type its ID
+        child.expect_exact("(1) Type the organization ID to confirm: ________")
+        child.expect_exact("alice> ")
+        child.sendline(f":fill 1 {PROD}")
+        child.expect_exact("alice> ")
+        child.sendline(":submit")
         child.expect_exact("`204 No Content` — organization *Example Production (US)*")
         child.expect_exact("alice> ")
         child.sendline(":quit")

@@ -885,6 +885,7 @@ def test_two_stores_migrating_a_fresh_file_at_once_both_come_up(
         assert conn.execute("SELECT name FROM _sqlite_migrations").fetchall() == [
             ("m001_initial",),
             ("m002_outbox_and_instances",),
+            ("m003_guardrails",),
         ]
 
 

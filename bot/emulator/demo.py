@@ -91,6 +91,11 @@ def _play(stack: LocalStack, show: _Narrator) -> None:
 
     show.scene("alice clicks [1] Confirm deletion, then Delete in Slack's confirm dialog")
     stack.click(ALICE, ACTION_CONFIRM)
+    show.say(
+        "  a production organization: the default policy opens a form where alice must type"
+        " its ID exactly"
+    )
+    stack.type_confirmation(ALICE, PROD)
     stack.wait_thread_reply(card.ts, "204 No Content")
     show.show_changes()
 

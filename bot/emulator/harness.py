@@ -47,11 +47,19 @@ from bot.coveo import DEFAULT_TIMEOUT
 from bot.emulator.coveo import FakeCoveo
 from bot.emulator.render import Workspace
 from bot.emulator.slack import AppResponse, FakeSlack, Message
-from bot.server import make_http_server
-from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN
+from bot.server import ServerThread, make_http_server
+from handlers.ids import (
+    ACTION_REGION,
+    ACTION_TOKEN,
+    ACTION_TYPED,
+    BLOCK_REGION,
+    BLOCK_TOKEN,
+    BLOCK_TYPED,
+    VIEW_CONFIRM,
+)
 
 if TYPE_CHECKING:
-    from waitress.server import BaseWSGIServer, MultiSocketServer
+    pass
 
 __all__ = [
     "ALICE",
@@ -130,8 +138,7 @@ class LocalStack:
         self._slack: FakeSlack | None = None
         self._coveo: FakeCoveo | None = None
         self._runtime: Runtime | None = None
-        self._server: MultiSocketServer | BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_disable: int | None = None
         self._busy: set[Future[Any]] = set()
@@ -201,12 +208,12 @@ class LocalStack:
         executor = getattr(self._runtime, "executor", None)
         if isinstance(executor, ThreadPoolExecutor):
             self._track_listeners(executor)
-        self._server = server = make_http_server(self._runtime.app, "127.0.0.1", 0)
-        self._thread = threading.Thread(target=server.run, name="local-app", daemon=True)
-        self._thread.start()
-        self.app_url = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+        self._server = ServerThread(
+            make_http_server(self._runtime.app, "127.0.0.1", 0), name="local-app"
+        ).start()
+        self.app_url = f"http://127.0.0.1:{self._server.port}"
         slack.app_url = self.app_url
-        self._runtime.sweeper.start()
+        self._runtime.start()
 
     def _track_listeners(self, executor: ThreadPoolExecutor) -> None:
         """Count the app's listener tasks in flight (Bolt submits its listeners and lazy
@@ -243,11 +250,8 @@ class LocalStack:
 
         Safe to call twice."""
         if self._server is not None:
-            self._server.close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
@@ -357,6 +361,22 @@ class LocalStack:
                 BLOCK_REGION: {ACTION_REGION: region},
             },
         )
+
+    def type_confirmation(self, user: str, text: str) -> AppResponse:
+        """Wait for the Confirm modal (typed confirmation) to open for ``user``, type ``text``
+        and submit it.
+
+        Raises:
+            AssertionError: no Confirm modal opened within 5 s.
+        """
+        view = self.wait_for(
+            lambda: [
+                v
+                for v in self.slack.views(user, open_only=True)
+                if v.view.get("callback_id") == VIEW_CONFIRM
+            ]
+        )[-1]
+        return self.slack.submit_view(user, view.id, {BLOCK_TYPED: {ACTION_TYPED: text}})
 
     def close_views(self, user: str) -> int:
         """Dismiss every modal open for ``user`` (as pressing Close); returns how many."""

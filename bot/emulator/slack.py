@@ -444,6 +444,7 @@ class FakeSlack:
         self._ts_counter = _FIRST_TS_MICROS
         self._channels: dict[str, Channel] = {}
         self._users: dict[str, str] = {bot_user_id: _BOT_NAME}
+        self._usergroups: dict[str, list[str]] = {}
         self._messages: list[Message] = []
         self._ephemerals: list[Ephemeral] = []
         self._views: dict[str, OpenView] = {}
@@ -464,6 +465,7 @@ class FakeSlack:
             "views.update": self._api_views_update,
             "conversations.info": self._api_conversations_info,
             "users.info": self._api_users_info,
+            "usergroups.users.list": self._api_usergroup_users,
         }
 
     # ---------------------------------------------------------------- lifecycle
@@ -582,6 +584,11 @@ class FakeSlack:
         """Register a user's display name.  It goes into ``user_name`` / ``user.name`` fields."""
         with self._lock:
             self._users[user_id] = name
+
+    def set_usergroup(self, group_id: str, user_ids: list[str]) -> None:
+        """Create or replace a user group (``S…``) with these members."""
+        with self._lock:
+            self._usergroups[group_id] = list(user_ids)
 
     def user_name(self, user_id: str) -> str:
         """The registered name of a user, or the id itself if unknown."""
@@ -1432,6 +1439,12 @@ class FakeSlack:
                 "profile": {"display_name": name, "real_name": name},
             }
         }
+
+    def _api_usergroup_users(self, params: dict[str, Any]) -> dict[str, Any]:
+        group_id = str(params.get("usergroup") or "")
+        if group_id not in self._usergroups:
+            raise _ApiError("no_such_subteam")
+        return {"users": list(self._usergroups[group_id])}
 
     def _check_postable(self, channel_id: str) -> Channel:
         channel = self._channels.get(channel_id)

