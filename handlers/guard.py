@@ -27,6 +27,11 @@ class Refusal:
     text: str
 
 
+def _named(rule: str, reason: str) -> Refusal:
+    """A policy refusal whose text always names the rule, as the audit log does."""
+    return Refusal(rule, f"{reason} Nothing was deleted. _(Policy rule: {esc(rule)})_")
+
+
 def facts_of(request: DeletionRequest) -> OrgFacts:
     """The organization facts a stored request keeps for policy matching."""
     return OrgFacts(request.org_id, request.org_type, request.org_product_type)
@@ -92,14 +97,14 @@ class Guard:
         decision = self.policy().check_requester(user_id, groups, channel_id)
         if decision.allowed:
             return None
-        return Refusal(decision.rule or "policy", decision.reason)
+        return _named(decision.rule or "policy", decision.reason)
 
     def organization(self, org: OrgFacts) -> Refusal | None:
         """Protected organizations."""
         decision = self.policy().check_protected(org)
         if decision.allowed:
             return None
-        return Refusal(decision.rule or "protected", decision.reason)
+        return _named(decision.rule or "protected", decision.reason)
 
     def caps(self, requester_id: str) -> Refusal | None:
         """Per-user and global limits on deletions per hour and per day."""
