@@ -15,7 +15,7 @@ from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
 from bot.config import Config, ConfigError, load_config, read_environment
-from bot.policy import PolicyError
+from bot.policy import PolicyError, load_policy
 
 logger = logging.getLogger("bot")
 
@@ -152,7 +152,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print("See .env.example for every variable.", file=sys.stderr)
         return 2
     if args.command == "check-config":
-        print(f"configuration OK ({'Socket Mode' if config.socket_mode else 'HTTP mode'})")
+        if config.policy_path is not None:
+            try:
+                load_policy(config.policy_path)
+            except PolicyError as error:
+                print(f"delete-org-bot: {error}", file=sys.stderr)
+                return 2
+        policy = str(config.policy_path) if config.policy_path else "built-in default policy"
+        mode = "Socket Mode" if config.socket_mode else "HTTP mode"
+        print(f"configuration OK ({mode}; {policy})")
         return 0
     _setup_logging(config.log_level)
     return run(config)

@@ -108,3 +108,20 @@ def test_real_process_serves_the_flow_and_stops_cleanly_on_sigterm(tmp_path: Pat
         assert "Traceback" not in err
         assert tokens["admin_us"] not in err + out
         assert "ready: HTTP on 127.0.0.1" in err
+
+
+def test_check_config_validates_the_policy_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[requesters]\nusers = ["@alice"]\n')
+    environ = {
+        "SLACK_BOT_TOKEN": "xoxb-test-x",
+        "SLACK_APP_TOKEN": "xapp-test-x",
+        "DELETE_ORG_POLICY": str(policy),
+    }
+    assert main(["check-config"], environ=environ) == 2
+    assert "requesters.users" in capsys.readouterr().err
+    policy.write_text('[requesters]\nusers = ["U0ALICE0001"]\n')
+    assert main(["check-config"], environ=environ) == 0
+    assert str(policy) in capsys.readouterr().out
