@@ -77,13 +77,13 @@ def open_link_modal(client: WebClient, flow: DeletionFlow, actor: Actor, trigger
     metadata = {"channel_id": actor.channel_id}
     if actor.response_url:
         metadata["response_url"] = actor.response_url
-    view = blocks.build_link_modal(private_metadata=metadata, region=region)
-    try:
-        client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as error:
-        code = str(error.response.get("error") or error.response.status_code)
-        logger.warning("views.open failed: %s", code)
-        flow.tell(actor, messages.MODAL_OPEN_FAILED.format(error=code))
+    open_view(
+        client,
+        flow,
+        actor,
+        trigger_id,
+        blocks.build_link_modal(private_metadata=metadata, region=region),
+    )
 
 
 def open_view(

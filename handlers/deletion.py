@@ -413,24 +413,33 @@ class DeletionFlow:
             if started is None:
                 self._not_pending(actor, request.id)
                 return
-            try:
-                outcome = self._delete(actor, started)
-            except Exception as error:  # noqa: BLE001 - the request must still get an outcome
-                logger.exception("deletion %s failed unexpectedly", started.id)
-                outcome = self._internal_failure(started, error)
-            finished = self.store.finish(
-                started.id,
-                outcome=outcome.state,
-                now=self.deps.clock(),
-                actor_id=actor.user_id,
-                http_status=outcome.http_status,
-                coveo_request_id=outcome.request_id,
-                error_code=outcome.code,
-                error_detail=outcome.detail,
-            )
-            self._conclude(f"<@{actor.user_id}>", finished or started, outcome, actor.response_url)
+            outcome = self._run_delete(actor, actor, started, f"<@{actor.user_id}>")
         if outcome.relink:
             self.prompt_link(actor, messages.RELINK)
+
+    def _run_delete(
+        self, decider: Actor, requester: Actor, started: DeletionRequest, by: str
+    ) -> Outcome:
+        """The request is ``deleting``: send the DELETE with the requester's token, record the
+        outcome (always, even after an unexpected error) and announce it. ``decider`` clicked
+        last (the requester, or the approver); ``by`` says who decided, in mrkdwn."""
+        try:
+            outcome = self._delete(requester, started, by)
+        except Exception as error:  # noqa: BLE001 - the request must still get an outcome
+            logger.exception("deletion %s failed unexpectedly", started.id)
+            outcome = self._internal_failure(started, error)
+        finished = self.store.finish(
+            started.id,
+            outcome=outcome.state,
+            now=self.deps.clock(),
+            actor_id=decider.user_id,
+            http_status=outcome.http_status,
+            coveo_request_id=outcome.request_id,
+            error_code=outcome.code,
+            error_detail=outcome.detail,
+        )
+        self._conclude(by, finished or started, outcome, decider.response_url)
+        return outcome
 
     def _internal_failure(self, request: DeletionRequest, error: Exception) -> Outcome:
         """An unexpected error after the request went to ``deleting``: record "unknown" (the
@@ -527,22 +536,7 @@ class DeletionFlow:
                 request.channel_id,
                 actor.response_url,
             )
-            try:
-                outcome = self._delete(requester, started, by)
-            except Exception as error:  # noqa: BLE001 - the request must still get an outcome
-                logger.exception("deletion %s failed unexpectedly", started.id)
-                outcome = self._internal_failure(started, error)
-            finished = self.store.finish(
-                started.id,
-                outcome=outcome.state,
-                now=self.deps.clock(),
-                actor_id=actor.user_id,
-                http_status=outcome.http_status,
-                coveo_request_id=outcome.request_id,
-                error_code=outcome.code,
-                error_detail=outcome.detail,
-            )
-            self._conclude(by, finished or started, outcome, actor.response_url)
+            self._run_delete(actor, requester, started, by)
 
     def reject(self, actor: Actor, request_id: str, message_ts: str | None) -> None:
         """An approver clicked **Reject**: awaiting_approval → rejected; nothing is deleted."""
