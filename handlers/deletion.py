@@ -718,12 +718,13 @@ class DeletionFlow:
     # -- expiry ------------------------------------------------------------------------------
     def announce_expired(self, request: DeletionRequest, response_url: str | None) -> None:
         """Turn an expired card into "Expired — nothing was deleted" and say so in its thread."""
-        self._announce(
-            request,
-            card=":hourglass: Expired — nothing was deleted (not confirmed in time).",
-            thread="Expired — nothing was deleted. The requester did not confirm in time.",
-            response_url=response_url,
-        )
+        if request.approval_expires_at is not None:  # it was waiting for a second approver
+            card = ":hourglass: Expired — nothing was deleted (not approved in time)."
+            thread = "Expired — nothing was deleted. No approver approved in time."
+        else:
+            card = ":hourglass: Expired — nothing was deleted (not confirmed in time)."
+            thread = "Expired — nothing was deleted. The requester did not confirm in time."
+        self._announce(request, card=card, thread=thread, response_url=response_url)
 
     def expire_due(self) -> int:
         """Expire every pending request past its deadline; returns how many this call expired."""

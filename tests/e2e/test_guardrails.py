@@ -259,6 +259,10 @@ def test_replayed_approval_after_expiry_deletes_nothing(make) -> None:  # type: 
     _told(e2e, CAROL, "approval window")
     assert e2e.coveo.deletes() == []
     assert e2e.store.get_request(e2e.store.audit_events()[-1].request_id).state == "expired"
+    reply = e2e.slack.wait_for(
+        lambda: [m for m in e2e.slack.thread(CHANNEL, card.ts) if "Expired" in m.text]
+    )[0]
+    assert "No approver approved in time" in reply.text
 
 
 def test_reject_and_withdraw(make) -> None:  # type: ignore[no-untyped-def]
