@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 30.0
 """How long a graceful shutdown waits for in-flight work (a DELETE takes at most ~15 s)."""
-LISTENER_WORKERS = 32
+LISTENER_WORKERS = 128
 """Threads that run the lazy (post-ack) part of listeners; slow Coveo calls occupy one each.
 Acks never wait for this pool: they run on the HTTP request thread."""
 URGENT_WORKERS = 4
@@ -122,7 +122,7 @@ def create_app(
     """
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
     store = Store(config.db_path, TokenCipher(keys))
-    http_client = http or make_http_client()
+    http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
     client = WebClient(
         token=config.slack_bot_token,
         base_url=config.slack_api_url or WebClient.BASE_URL,

@@ -519,6 +519,8 @@ def make_http_client(*, max_connections: int = 50) -> httpx.Client:
     pool of ``max_connections``, no redirects followed (a redirect is reported, not obeyed)."""
     return httpx.Client(
         timeout=DEFAULT_TIMEOUT,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=10),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=min(32, max_connections)
+        ),
         follow_redirects=False,
     )

@@ -11,10 +11,10 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from handlers.blocks import build_confirm_modal
-from handlers.commands import open_link_modal_soon, open_view_soon
+from handlers.commands import open_link_modal_soon, open_view
 from handlers.context import actor_from
 from handlers.deletion import DeletionFlow
-from handlers.deps import Deps
+from handlers.deps import Actor, Deps
 from handlers.errors import guarded
 from handlers.ids import (
     ACTION_APPROVE,
@@ -52,8 +52,25 @@ class ActionListeners:
         """Ack at once; when typed confirmation or a reason is required, open the Confirm modal
         with this click's trigger_id (the lazy part then waits for its submission)."""
         ack()
+        trigger_id = str(body.get("trigger_id") or "")
         request_id, ts = _clicked(body)
         actor = actor_from(context, body)
+        if self.deps.urgent is None:
+            self.open_confirm_modal(client, actor, request_id, ts, trigger_id)
+        else:  # off the request thread, on the pool that slow work never occupies
+            self.deps.urgent.submit(
+                guarded(self.open_confirm_modal),
+                client=client,
+                actor=actor,
+                request_id=request_id,
+                ts=ts,
+                trigger_id=trigger_id,
+            )
+
+    def open_confirm_modal(
+        self, client: WebClient, actor: Actor, request_id: str, ts: str | None, trigger_id: str
+    ) -> None:
+        """Open the Confirm modal with the click's ``trigger_id`` when a rule requires it."""
         needs = self.flow.confirm_requirements(actor, request_id)
         if needs is None:
             return
@@ -74,7 +91,7 @@ class ActionListeners:
             reason=approval_rule is not None,
             private_metadata=metadata,
         )
-        open_view_soon(self.deps, self.flow, client, actor, str(body.get("trigger_id") or ""), view)
+        open_view(client, self.flow, actor, trigger_id, view)
 
     def on_confirm(self, body: dict[str, Any], context: BoltContext) -> None:
         """Confirm deletion (after the ack): at most one DELETE (:meth:`DeletionFlow.confirm`)."""

@@ -98,29 +98,6 @@ def open_view(
         flow.tell(actor, messages.MODAL_OPEN_FAILED.format(error=code))
 
 
-def open_view_soon(
-    deps: Deps,
-    flow: DeletionFlow,
-    client: WebClient,
-    actor: Actor,
-    trigger_id: str,
-    view: dict[str, Any],
-) -> None:
-    """:func:`open_view` on the small ``urgent`` pool (inline when there is none), so the
-    trigger is used within its 3 s whatever the listener pool is doing."""
-    if deps.urgent is None:
-        open_view(client, flow, actor, trigger_id, view)
-    else:
-        deps.urgent.submit(
-            guarded(open_view),
-            client=client,
-            flow=flow,
-            actor=actor,
-            trigger_id=trigger_id,
-            view=view,
-        )
-
-
 def open_link_modal_soon(
     deps: Deps, flow: DeletionFlow, client: WebClient, actor: Actor, trigger_id: str
 ) -> None:

@@ -263,11 +263,11 @@ class DeletionFlow:
         if request is None or request.workspace != actor.workspace:
             self.tell(actor, messages.CARD_GONE)
             return None
-        if actor.response_url:
-            self.store.remember_response_url(request.id, actor.response_url)
-        if message_ts and not request.card_ts:
-            self.store.attach_card(request.id, delivery=request.delivery, card_ts=message_ts)
-        refreshed = self.store.get_request(request.id)
+        refreshed = self.store.note_click(
+            request.id,
+            response_url=actor.response_url,
+            card_ts=message_ts if not request.card_ts else None,
+        )
         if refreshed is None:  # pragma: no cover - rows are never deleted
             return None
         if requester_only and actor.user_id != refreshed.requester_id:
@@ -594,17 +594,8 @@ class DeletionFlow:
                 reason,
                 messages.link_problem_at_confirm(reason),
             )
-        try:
-            self.delivery.update_card(
-                request,
-                text=f"Deleting {request.org_id}…",
-                blocks=blocks.build_final_card(
-                    request, f":hourglass_flowing_sand: Deleting… (confirmed by {by})"
-                ),
-                response_url=actor.response_url,
-            )
-        except DeliveryError as error:
-            logger.warning("card %s not marked as deleting: %s", request.id, error.error)
+        # Nothing else happens between the recorded `deleting` state and the DELETE: a Slack
+        # round trip here would delay it (further clicks are already refused by that state).
         try:
             result = self.coveo.delete_organization(link.token, link.region, request.org_id)
         except CoveoAPIError as error:

@@ -574,13 +574,24 @@ class Store:
             )
         return self.get_request(request_id)
 
-    def remember_response_url(self, request_id: str, response_url: str) -> None:
-        """Keep the freshest usable response_url of the card (from the latest click on it)."""
-        with self._write() as db:
-            db.execute(
-                "UPDATE deletion_requests SET response_url_encrypted = ? WHERE id = ?",
-                [self._cipher.encrypt(response_url), request_id],
-            )
+    def note_click(
+        self, request_id: str, *, response_url: str | None, card_ts: str | None
+    ) -> DeletionRequest | None:
+        """In one write: keep the click's response_url (the freshest usable one) and the card's
+        ts when it was not known yet; returns the request as it now stands."""
+        if response_url or card_ts:
+            with self._write() as db:
+                db.execute(
+                    "UPDATE deletion_requests SET"
+                    " response_url_encrypted = COALESCE(?, response_url_encrypted),"
+                    " card_ts = COALESCE(card_ts, ?) WHERE id = ?",
+                    [
+                        self._cipher.encrypt(response_url) if response_url else None,
+                        card_ts,
+                        request_id,
+                    ],
+                )
+        return self.get_request(request_id)
 
     def _transition(
         self,

@@ -240,7 +240,7 @@ def test_links_are_keyed_by_workspace_and_user(store: Store) -> None:
 def test_database_files_never_hold_plaintext_secrets(store: Store) -> None:
     save_link(store)
     request = new_request(store)
-    store.remember_response_url(request.id, FRESH_RESPONSE_URL)
+    store.note_click(request.id, response_url=FRESH_RESPONSE_URL, card_ts=None)
     store.mark_link_invalid(WS, ALICE, T0, "HTTP 401")
     secrets = [
         TOKEN.encode(),
@@ -946,10 +946,10 @@ def test_attach_card_of_an_unknown_request_is_none(store: Store) -> None:
     assert store.attach_card("no-such-request", delivery="channel", card_ts="1.2") is None
 
 
-def test_remember_response_url_is_stored_encrypted(store: Store, cipher: TokenCipher) -> None:
+def test_note_click_stores_the_response_url_encrypted(store: Store, cipher: TokenCipher) -> None:
     request = new_request(store)
 
-    store.remember_response_url(request.id, FRESH_RESPONSE_URL)
+    store.note_click(request.id, response_url=FRESH_RESPONSE_URL, card_ts=None)
 
     got = store.get_request(request.id)
     assert got is not None and got.response_url == FRESH_RESPONSE_URL
