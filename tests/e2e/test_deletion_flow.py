@@ -318,8 +318,10 @@ def test_commands_and_clicks_are_acked_fast_while_coveo_is_slow(e2e: Harness) ->
     e2e.coveo.set_latency(4.0, "GET", "/rest/organizations/")
     response = e2e.slack.send_command(ALICE, CHANNEL, PROD)
     assert response.status == 200
-    assert response.elapsed < 1.0
+    assert response.elapsed < 3.0  # Slack's limit; the lookup alone takes longer than that
     assert "Looking up" in response.body
+    # the ack came first: the lookup's outcome is not known yet when the ack is back
+    assert not [t for t in e2e.ephemeral_texts(ALICE) if "did not answer" in t]
     # the lookup times out (1.5 s in the harness): told privately, nothing posted or deleted
     e2e.slack.wait_for(
         lambda: [t for t in e2e.ephemeral_texts(ALICE) if "did not answer in time" in t], timeout=8

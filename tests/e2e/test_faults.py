@@ -178,7 +178,7 @@ def test_fifteen_confirms_while_coveo_hangs_each_get_an_outcome_and_the_app_reco
     ]
     with ThreadPoolExecutor(15) as pool:
         responses = list(pool.map(e2e.slack.send_interaction, bodies))
-    assert all(r.status == 200 and r.elapsed < 1.0 for r in responses)
+    assert all(r.status == 200 and r.elapsed < 3.0 for r in responses)  # Slack's ack limit
     for card in cards:
         reply = e2e.slack.wait_for(
             lambda card=card: e2e.slack.thread(CHANNEL, card.ts), timeout=20
@@ -249,7 +249,7 @@ def test_slow_coveo_never_delays_acks(e2e: Harness) -> None:
     _linked(e2e)
     for n in range(40):
         e2e.coveo.add_organization(FakeOrganization(f"sloworg{n:02d}x", "Slow", "us"))
-    e2e.coveo.set_latency(1.2, "GET", "/rest/organizations/")
+    e2e.coveo.set_latency(3.5, "GET", "/rest/organizations/")  # longer than Slack waits
     with ThreadPoolExecutor(40) as pool:
         responses = list(
             pool.map(
@@ -260,5 +260,8 @@ def test_slow_coveo_never_delays_acks(e2e: Harness) -> None:
         help_response = e2e.slack.send_command(BOB, CHANNEL, "help")
         help_elapsed = time.monotonic() - started
     assert all(r.status == 200 for r in responses)
-    assert max(r.elapsed for r in responses) < 2.0
-    assert help_response.status == 200 and help_elapsed < 1.0
+    # every ack came back before any lookup ended (each ends with a private message)
+    assert not [t for t in e2e.ephemeral_texts(ALICE) if "did not answer" in t]
+    # Slack gives up after 3 s: every ack must come before, although each lookup takes 3.5 s.
+    assert max(r.elapsed for r in responses) < 3.0
+    assert help_response.status == 200 and help_elapsed < 3.0
