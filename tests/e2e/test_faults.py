@@ -260,8 +260,6 @@ def test_slow_coveo_never_delays_acks(e2e: Harness) -> None:
         help_response = e2e.slack.send_command(BOB, CHANNEL, "help")
         help_elapsed = time.monotonic() - started
     assert all(r.status == 200 for r in responses)
-    # every ack came back before any lookup ended (each ends with a private message)
-    assert not [t for t in e2e.ephemeral_texts(ALICE) if "did not answer" in t]
     # Slack gives up after 3 s: every ack must come before, although each lookup takes 3.5 s.
     assert max(r.elapsed for r in responses) < 3.0
     assert help_response.status == 200 and help_elapsed < 3.0
