@@ -23,30 +23,33 @@ def owner_checker(
 ) -> Callable[[dict[str, Any] | None], bool]:
     """Build the "is that process still alive?" test used by crash recovery.
 
-    On this host the answer is exact: does that PID still exist (``os.kill(pid, 0)``)? For
-    another host, a heartbeat newer than :data:`STALE_AFTER_SECONDS` counts as alive. A process
-    that stopped cleanly, or an unknown owner, is not alive.
+    A process that stopped cleanly, or an unknown owner, is not alive; nor is one whose
+    heartbeat is older than :data:`STALE_AFTER_SECONDS`. On this host, the owner's PID must also
+    still exist (``os.kill(pid, 0)``), and an owner with *this* process's PID is an earlier
+    incarnation (PIDs are reused, e.g. PID 1 in a restarted container): not alive.
     """
     here = hostname or socket.gethostname()
+    me = os.getpid()
 
     def alive(owner: dict[str, Any] | None) -> bool:
         if owner is None or owner.get("stopped_at") is not None:
             return False
-        if owner.get("hostname") == here:
-            pid = int(owner.get("pid") or 0)
-            if pid <= 0:
-                return False
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                return True  # exists, owned by another user
-            return True
         heartbeat = owner.get("heartbeat_at")
-        return isinstance(heartbeat, datetime) and clock() - heartbeat < timedelta(
+        fresh = isinstance(heartbeat, datetime) and clock() - heartbeat < timedelta(
             seconds=STALE_AFTER_SECONDS
         )
+        if owner.get("hostname") != here:
+            return fresh
+        pid = int(owner.get("pid") or 0)
+        if pid <= 0 or pid == me:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # exists, owned by another user
+        return fresh
 
     return alive
 

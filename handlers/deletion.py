@@ -308,6 +308,16 @@ class DeletionFlow:
             return
         self.tell(actor, messages.not_pending(current.state, current.org_id))
 
+    def _not_started(self, actor: Actor, request: DeletionRequest) -> None:
+        """The atomic start was refused: a cap filled up meanwhile, or the state moved on."""
+        current = self.store.get_request(request.id)
+        if current is not None and current.state in (PENDING, AWAITING_APPROVAL):
+            refusal = self.guard.caps(request.requester_id)
+            if refusal is not None:
+                self._refused_step(actor, request, refusal)
+                return
+        self._not_pending(actor, request.id)
+
     def cancel(self, actor: Actor, request_id: str, message_ts: str | None) -> None:
         """The requester clicked **Cancel**: pending → cancelled; card and thread say so."""
         request = self._load_for_click(actor, request_id, message_ts)
@@ -408,10 +418,14 @@ class DeletionFlow:
             return
         with self.deps.inflight.running(request.id):
             started = self.store.start_deletion(
-                request.id, actor.user_id, self.deps.clock(), owner=self.deps.instance_id
+                request.id,
+                actor.user_id,
+                self.deps.clock(),
+                owner=self.deps.instance_id,
+                limits=self.guard.limits(request.requester_id),
             )
             if started is None:
-                self._not_pending(actor, request.id)
+                self._not_started(actor, request)
                 return
             outcome = self._run_delete(actor, actor, started, f"<@{actor.user_id}>")
         if outcome.relink:
@@ -438,8 +452,47 @@ class DeletionFlow:
             error_code=outcome.code,
             error_detail=outcome.detail,
         )
-        self._conclude(by, finished or started, outcome, decider.response_url)
+        if finished is None:
+            self._late_outcome(started, outcome, decider.response_url)
+        else:
+            self._conclude(by, finished, outcome, decider.response_url)
         return outcome
+
+    def _late_outcome(
+        self, started: DeletionRequest, outcome: Outcome, response_url: str | None
+    ) -> None:
+        """Coveo answered after the request was settled elsewhere (e.g. reconciled while this
+        process was presumed dead): keep the settled state, but record and show the answer."""
+        current = self.store.get_request(started.id) or started
+        logger.warning(
+            "request %s: late outcome %s after it was settled as %s",
+            started.id,
+            outcome.state,
+            current.state,
+        )
+        self.store.record_event(
+            self.deps.clock(),
+            "late_outcome",
+            workspace=current.workspace,
+            request_id=current.id,
+            org_id=current.org_id,
+            region=current.region,
+            http_status=outcome.http_status,
+            coveo_request_id=outcome.request_id,
+            detail=f"{outcome.state} after it was settled as {current.state}",
+        )
+        self.outbox.send(
+            current,
+            [
+                (
+                    "thread",
+                    f"Late answer from Coveo (this request was already recorded as"
+                    f" {current.state}): {outcome.text}",
+                    None,
+                )
+            ],
+            response_url,
+        )
 
     def _internal_failure(self, request: DeletionRequest, error: Exception) -> Outcome:
         """An unexpected error after the request went to ``deleting``: record "unknown" (the
@@ -523,10 +576,14 @@ class DeletionFlow:
             return
         with self.deps.inflight.running(request.id):
             started = self.store.approve(
-                request.id, actor.user_id, self.deps.clock(), owner=self.deps.instance_id
+                request.id,
+                actor.user_id,
+                self.deps.clock(),
+                owner=self.deps.instance_id,
+                limits=self.guard.limits(request.requester_id),
             )
             if started is None:
-                self._not_pending(actor, request.id)
+                self._not_started(actor, request)
                 return
             by = f"<@{request.requester_id}> (approved by <@{actor.user_id}>)"
             requester = Actor(

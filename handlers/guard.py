@@ -129,6 +129,21 @@ class Guard:
                 )
         return None
 
+    def limits(self, requester_id: str) -> list[tuple[int, datetime, str | None]]:
+        """The caps as ``(limit, since, requester or None)`` for the store's atomic check."""
+        caps = self.policy().caps
+        now = self.clock()
+        found: list[tuple[int, datetime, str | None]] = []
+        for limit, window, user in (
+            (caps.per_user_per_hour, HOUR, requester_id),
+            (caps.per_user_per_day, DAY, requester_id),
+            (caps.global_per_hour, HOUR, None),
+            (caps.global_per_day, DAY, None),
+        ):
+            if limit is not None:
+                found.append((limit, now - window, user))
+        return found
+
     def full(
         self, requester_id: str, channel_id: str, org: OrgFacts, *, fresh: bool = False
     ) -> Refusal | None:

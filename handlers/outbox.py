@@ -66,6 +66,9 @@ class Outbox:
                 self.store.outbox_done(item.id, self.clock(), status="dead", error="no request")
                 continue
             url = response_url or request.response_url
+            if item.kind == "card" and self.store.newer_card_queued(item):
+                self.store.outbox_done(item.id, self.clock(), status="superseded")
+                continue
             try:
                 if item.kind == "card":
                     self.delivery.update_card(

@@ -115,9 +115,9 @@ def m001_initial(db: Database) -> None:
 def m002_outbox_and_instances(db: Database) -> None:
     """A persisted outbox for Slack deliveries, and the app processes that own running work.
 
-    ``outbox.status``: pending → sent | dead. ``instances`` rows let one process tell whether a
-    request left in ``deleting`` belongs to a live process (same host: its PID; any host: a
-    recent heartbeat) or to one that crashed.
+    ``outbox.status``: pending → sent | superseded | dead. ``instances`` rows let one process
+    tell whether a request left in ``deleting`` belongs to a live process (its PID on the same
+    host, and a recent heartbeat) or to one that crashed.
     """
     db.table("outbox").create(
         {
@@ -180,4 +180,13 @@ def m003_guardrails(db: Database) -> None:
         {"id": int, "frozen": int, "reason": str, "by_user": str, "since": str},
         pk="id",
         not_null={"frozen"},
+    )
+
+
+@migrations()
+def m004_attempts_index(db: Database) -> None:
+    """Index of attempt times: the caps are counted inside the write that starts a deletion."""
+    db.execute(
+        "CREATE INDEX idx_requests_attempted ON deletion_requests (attempted_at, requester_id) "
+        "WHERE attempted_at IS NOT NULL"
     )

@@ -639,14 +639,41 @@ class Store:
             )
         return self.get_request(request_id)
 
+    @staticmethod
+    def _limits_sql(
+        limits: Sequence[tuple[int, datetime, str | None]],
+    ) -> tuple[str, list[Any]]:
+        """``AND`` clauses that hold only while every ``(limit, since, requester)`` cap has
+        room: counted in the same statement as the state change, so racing confirmations
+        cannot both slip under a cap."""
+        sql = ""
+        params: list[Any] = []
+        for limit, since, requester in limits:
+            sql += " AND (SELECT COUNT(*) FROM deletion_requests WHERE attempted_at >= ?"
+            params.append(to_iso(since))
+            if requester is not None:
+                sql += " AND requester_id = ?"
+                params.append(requester)
+            sql += ") < ?"
+            params.append(limit)
+        return sql, params
+
     def start_deletion(
-        self, request_id: str, actor_id: str, now: datetime, *, owner: str | None = None
+        self,
+        request_id: str,
+        actor_id: str,
+        now: datetime,
+        *,
+        owner: str | None = None,
+        limits: Sequence[tuple[int, datetime, str | None]] = (),
     ) -> DeletionRequest | None:
         """pending → deleting, only for the requester and only before the deadline.
 
         Recorded (with ``attempted_at``) before any ``DELETE`` is sent. None: not pending any
-        more, past its deadline, or ``actor_id`` is not the requester.
+        more, past its deadline, ``actor_id`` is not the requester, or a cap in ``limits``
+        (``(limit, since, requester or None)``) is full.
         """
+        caps_sql, caps_params = self._limits_sql(limits)
         return self._transition(
             request_id,
             from_state=PENDING,
@@ -654,8 +681,8 @@ class Store:
             now=now,
             actor_id=actor_id,
             event="confirmed",
-            extra_where=" AND requester_id = ? AND expires_at > ?",
-            extra_params=(actor_id, to_iso(now)),
+            extra_where=" AND requester_id = ? AND expires_at > ?" + caps_sql,
+            extra_params=(actor_id, to_iso(now), *caps_params),
             sets={
                 "decided_by": actor_id,
                 "decided_at": to_iso(now),
@@ -778,10 +805,18 @@ class Store:
         )
 
     def approve(
-        self, request_id: str, approver_id: str, now: datetime, *, owner: str | None = None
+        self,
+        request_id: str,
+        approver_id: str,
+        now: datetime,
+        *,
+        owner: str | None = None,
+        limits: Sequence[tuple[int, datetime, str | None]] = (),
     ) -> DeletionRequest | None:
         """awaiting_approval → deleting, by someone other than the requester, before the
-        approval deadline. Recorded before any ``DELETE`` is sent."""
+        approval deadline, while every cap in ``limits`` has room. Recorded before any
+        ``DELETE`` is sent."""
+        caps_sql, caps_params = self._limits_sql(limits)
         return self._transition(
             request_id,
             from_state=AWAITING_APPROVAL,
@@ -789,8 +824,8 @@ class Store:
             now=now,
             actor_id=approver_id,
             event="approved",
-            extra_where=" AND requester_id != ? AND approval_expires_at > ?",
-            extra_params=(approver_id, to_iso(now)),
+            extra_where=" AND requester_id != ? AND approval_expires_at > ?" + caps_sql,
+            extra_params=(approver_id, to_iso(now), *caps_params),
             sets={"approver_id": approver_id, "attempted_at": to_iso(now), "owner": owner},
         )
 
@@ -879,8 +914,14 @@ class Store:
 
     # -- process instances (who owns work in progress) ------------------------------------------
     def register_instance(self, instance_id: str, hostname: str, pid: int, now: datetime) -> None:
-        """Record this app process as alive."""
+        """Record this app process as alive; earlier instances with the same host and PID are
+        marked stopped (the PID now belongs to this process, so they are gone)."""
         with self._write() as db:
+            db.execute(
+                "UPDATE instances SET stopped_at = ? WHERE hostname = ? AND pid = ?"
+                " AND id != ? AND stopped_at IS NULL",
+                [to_iso(now), hostname, pid, instance_id],
+            )
             db.execute(
                 "INSERT OR REPLACE INTO instances (id, hostname, pid, started_at, heartbeat_at,"
                 " stopped_at) VALUES (?, ?, ?, ?, ?, NULL)",
@@ -1016,13 +1057,28 @@ class Store:
     def outbox_done(
         self, item_id: int, now: datetime, *, status: str, error: str | None = None
     ) -> None:
-        """Close an item: ``sent``, or ``dead`` (gave up; ``error`` says why)."""
+        """Close an item: ``sent``, ``superseded`` (a newer card update replaced it), or
+        ``dead`` (gave up; ``error`` says why)."""
         with self._write() as db:
             db.execute(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, updated_at = ?,"
                 " last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
                 [status, to_iso(now), error, item_id],
             )
+
+    def newer_card_queued(self, item: OutboxItem) -> bool:
+        """True when a later card update of the same request exists (sent or pending): an
+        older one must then not be sent, or it would bring back a stale card."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT 1 FROM outbox WHERE request_id = ? AND kind = 'card' AND id > ?"
+                " AND status IN ('pending', 'sent') LIMIT 1",
+                [item.request_id, item.id],
+            )
+            .fetchone()
+        )
+        return row is not None
 
     def outbox_retry_at(self, item_id: int, now: datetime, when: datetime, error: str) -> None:
         """Count a failed try and schedule the next one at ``when``."""

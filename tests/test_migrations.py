@@ -73,6 +73,7 @@ def test_migration_is_recorded_once(db: Database) -> None:
         ("delete_org_bot", "m001_initial"),
         ("delete_org_bot", "m002_outbox_and_instances"),
         ("delete_org_bot", "m003_guardrails"),
+        ("delete_org_bot", "m004_attempts_index"),
     ]
     assert rows[0][2].endswith("+00:00")
 

@@ -263,3 +263,22 @@ def test_slow_coveo_never_delays_acks(e2e: Harness) -> None:
     # Slack gives up after 3 s: every ack must come before, although each lookup takes 3.5 s.
     assert max(r.elapsed for r in responses) < 3.0
     assert help_response.status == 200 and help_elapsed < 3.0
+
+
+def test_an_orphan_whose_pid_was_reused_is_still_reconciled(e2e: Harness) -> None:
+    import os
+    import socket
+
+    _linked(e2e)
+    card = e2e.request_card(ALICE, SANDBOX)
+    request = e2e.store.live_request_for_org(SANDBOX, "us")
+    assert request is not None
+    # A crashed earlier incarnation that had this very PID (as PID 1 in a restarted container).
+    e2e.store.register_instance("ghost", socket.gethostname(), os.getpid(), e2e.clock())
+    e2e.store.start_deletion(request.id, ALICE, e2e.clock(), owner="ghost")
+    e2e.clock.advance(61)  # past the settle time: Coveo cannot still be working on it
+    e2e.runtime.sweeper.run_once()
+    reply = e2e.slack.wait_for(lambda: e2e.slack.thread(CHANNEL, card.ts))[0]
+    assert "Not deleted" in reply.text and "restarted" in reply.text
+    assert e2e.store.live_request_for_org(SANDBOX, "us") is None
+    assert e2e.coveo.deletes() == []

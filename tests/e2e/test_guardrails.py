@@ -390,3 +390,47 @@ def test_policy_command_explains_what_the_caller_may_do(make) -> None:  # type: 
     e2e.slack.send_command(BOB, CHANNEL, "policy")
     text = _told(e2e, BOB, "*-prod")
     assert "requesters" in text
+
+
+def test_concurrent_confirms_cannot_overrun_a_cap(make) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    e2e = make(PERMISSIVE + "[caps]\nper_user_per_hour = 1\nglobal_per_hour = 2\n")
+    _link(e2e, ALICE)
+    _link(e2e, BOB)
+    orgs = [PROD, SANDBOX, TRIAL, "exampleprodeu9f4g6z"]
+    cards = [e2e.request_card(ALICE, org) for org in orgs[:3]]
+    bodies = [
+        e2e.slack.build_click(
+            ALICE, channel_id=CHANNEL, message_ts=card.ts, action_id=ACTION_CONFIRM
+        )
+        for card in cards
+    ]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(e2e.slack.send_interaction, bodies))
+    e2e.slack.wait_for(
+        lambda: len([t for t in e2e.ephemeral_texts(ALICE) if "caps.per_user_per_hour" in t]) == 2
+    )
+    time.sleep(0.3)
+    assert len(e2e.coveo.deletes()) == 1
+
+
+def test_outbox_never_brings_back_a_stale_card(make) -> None:  # type: ignore[no-untyped-def]
+    e2e = make(FOUR_EYES)
+    e2e.slack.set_usergroup(APPROVERS, [CAROL])
+    _link(e2e, ALICE)
+    card = e2e.request_card(ALICE, PROD)
+    e2e.slack.click(ALICE, channel_id=CHANNEL, message_ts=card.ts, action_id=ACTION_CONFIRM)
+    view = _confirm_view(e2e, ALICE)
+    e2e.slack.fail_method("chat.update", "ratelimited", times=1, retry_after=1)
+    e2e.slack.submit_view(ALICE, view.id, {BLOCK_REASON: {ACTION_REASON: "old"}})
+    e2e.slack.wait_for(
+        lambda: [i for i in e2e.store.outbox_items() if i.kind == "card" and i.attempts == 1]
+    )
+    e2e.slack.click(ALICE, channel_id=CHANNEL, message_ts=card.ts, action_id=ACTION_CANCEL)
+    e2e.slack.wait_for(lambda: "Cancelled" in str(e2e.slack.message(CHANNEL, card.ts).blocks))
+    e2e.clock.advance(5)
+    e2e.runtime.sweeper.run_once()
+    blocks = str(e2e.slack.message(CHANNEL, card.ts).blocks)
+    assert "Cancelled" in blocks and ACTION_APPROVE not in blocks
+    assert "superseded" in [i.status for i in e2e.store.outbox_items()]

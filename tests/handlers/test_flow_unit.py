@@ -204,3 +204,41 @@ def test_links_are_keyed_by_enterprise_then_team(
     from handlers.context import workspace_key
 
     assert workspace_key(BoltContext(enterprise_id=enterprise_id, team_id=team_id)) == expected
+
+
+def test_a_late_answer_never_overwrites_a_settled_outcome(store: Store) -> None:
+    """If another process settled the request while this one waited for Coveo (it was
+    presumed dead), the settled state stays; the late answer is recorded and shown."""
+    holder: dict[str, str] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            store.finish(
+                holder["id"],
+                outcome="unknown",
+                now=utcnow(),
+                actor_id="system",
+                http_status=None,
+                coveo_request_id=None,
+                error_code="RESTARTED",
+            )
+            return httpx.Response(204)
+        return httpx.Response(200, json=ORG)
+
+    coveo = CoveoClient(
+        httpx.Client(transport=httpx.MockTransport(handler)), platform_url="https://coveo.test"
+    )
+    delivery = RecordingDelivery()
+    deps = Deps(store=store, coveo=coveo, delivery=delivery, confirm_timeout=120)
+    flow = DeletionFlow(deps)
+    _link(store)
+    flow.request(ALICE, OrgRef("acmeprod1"))
+    request = store.live_request_for_org("acmeprod1", "us")
+    assert request is not None
+    holder["id"] = request.id
+    flow.confirm(ALICE, request.id, "1700000000.000100")
+    final = store.get_request(request.id)
+    assert final is not None and final.state == "unknown"
+    late = [e for e in store.audit_events(request.id) if e.event == "late_outcome"]
+    assert len(late) == 1 and late[0].http_status == 204
+    assert any("Late answer from Coveo" in t for t in delivery.texts("thread"))
