@@ -138,7 +138,9 @@ class ViewListeners:
         except LinkUnreadable:
             return
         token, region = read_link_form(view)
-        if link is None or not token or not hmac.compare_digest(token, link.token):
+        if link is None or not token:
+            return
+        if not hmac.compare_digest(token.encode("utf-8"), link.token.encode("utf-8")):
             return  # the submission was refused (or superseded): nothing to announce
         metadata = _metadata(view)
         actor = Actor(

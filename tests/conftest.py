@@ -19,7 +19,7 @@ from bot.crypto import TokenCipher
 from bot.emulator.coveo import FakeCoveo
 from bot.emulator.slack import FakeSlack
 from bot.server import ServerThread, make_http_server
-from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN
+from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN, VIEW_LINK
 from storage import Store
 
 SIGNING_SECRET = "test-signing-secret-not-real"
@@ -86,9 +86,16 @@ class Harness:
 
     def link(self, user: str, token_name: str, region: str = "us") -> Any:
         """Run /delete-org link and submit the modal; returns the submit response."""
+        before = {view.id for view in self.slack.views(user)}
         response = self.slack.send_command(user, CHANNEL, "link")
         assert response.status == 200
-        view = self.slack.wait_for(lambda: self.slack.views(user, open_only=True))[-1]
+        view = self.slack.wait_for(
+            lambda: [
+                v
+                for v in self.slack.views(user, open_only=True)
+                if v.id not in before and v.view.get("callback_id") == VIEW_LINK
+            ]
+        )[-1]
         return self.slack.submit_view(
             user,
             view.id,

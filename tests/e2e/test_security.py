@@ -173,3 +173,12 @@ def test_odd_view_state_gets_an_inline_error_not_a_crash(e2e: Harness, state: ob
     assert response.status == 200
     assert "errors" in response.body
     assert e2e.store.get_link("T0TEST0001", ALICE) is None
+
+
+def test_refused_non_ascii_token_after_a_link_causes_no_internal_error(e2e: Harness) -> None:
+    e2e.link(ALICE, "admin_us")
+    e2e.slack.wait_for(lambda: [t for t in e2e.ephemeral_texts(ALICE) if "Linked as" in t])
+    response = e2e.link(ALICE, "tökén")
+    assert response.status == 200
+    time.sleep(0.5)
+    assert not [t for t in e2e.ephemeral_texts(ALICE) if "Something went wrong" in t]
