@@ -175,10 +175,13 @@ def test_odd_view_state_gets_an_inline_error_not_a_crash(e2e: Harness, state: ob
     assert e2e.store.get_link("T0TEST0001", ALICE) is None
 
 
-def test_refused_non_ascii_token_after_a_link_causes_no_internal_error(e2e: Harness) -> None:
+def test_refused_non_ascii_token_after_a_link_causes_no_internal_error(
+    e2e: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     e2e.link(ALICE, "admin_us")
     e2e.slack.wait_for(lambda: [t for t in e2e.ephemeral_texts(ALICE) if "Linked as" in t])
     response = e2e.link(ALICE, "tökén")
     assert response.status == 200
     time.sleep(0.5)
+    assert "unexpected error" not in caplog.text
     assert not [t for t in e2e.ephemeral_texts(ALICE) if "Something went wrong" in t]
