@@ -219,7 +219,7 @@ def _preview_blocks(request: DeletionRequest, org: Organization) -> list[Block]:
         section(_facts(request, org)),
         context(
             f"{BACKUP_NOTE} Only <@{request.requester_id}> can confirm, until"
-            f" {slack_date(request.expires_at, '{time_secs}')} ({slack_date(request.expires_at)})."
+            f" {slack_date(request.expires_at, '{date_short_pretty} at {time_secs}')}."
         ),
         {
             "type": "actions",
