@@ -32,7 +32,7 @@ from storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-signing-secret-not-real"
-BOT_TOKEN = "xoxb-bench-not-a-real-token"
+BOT_TOKEN = "xoxb-test-bench"
 CHANNEL = "C0BENCH0001"
 LISTEN_BACKLOG = 1024
 """The fakes are stdlib ThreadingHTTPServers listening with a backlog of 5: a burst of 32+

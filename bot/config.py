@@ -27,7 +27,7 @@ DEFAULT_DB = "delete-org-bot.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-PLACEHOLDER_BOT_TOKEN = "xoxb-your-bot-token"
+PLACEHOLDER_BOT_TOKEN = "xoxb-CHANGEME"
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9-]+")
 
 

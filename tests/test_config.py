@@ -18,7 +18,7 @@ from bot.config import (
     read_environment,
 )
 
-BOT_TOKEN = "xoxb-SECRETBOT-1111-aaaa"
+BOT_TOKEN = "xoxb-test-SECRETBOT-1111"
 SIGNING = "SIGNSECRET-2222-bbbb"
 APP_TOKEN = "xapp-SECRETAPP-3333-cccc"
 KEY_NEW = Fernet.generate_key().decode()
@@ -106,7 +106,7 @@ def test_empty_environment_reports_both_required_variables() -> None:
 def test_every_invalid_variable_is_reported_together(tmp_path: Path) -> None:
     error = _problems(
         {
-            "SLACK_BOT_TOKEN": "xoxp-user-token",
+            "SLACK_BOT_TOKEN": "xoxp-test-user",
             "SLACK_APP_TOKEN": "xoxa-not-app",
             "SLACK_API_URL": "ftp://example.com/",
             "COVEO_PLATFORM_URL": "not a url",
@@ -150,8 +150,8 @@ def test_signing_secret_optional_in_socket_mode(tmp_path: Path) -> None:
 
 
 def test_invalid_secret_values_never_appear_in_errors(tmp_path: Path) -> None:
-    leaked_bot = "xoxp-LEAKBOT-9999-zzzz"
-    leaked_app = "xoxa-LEAKAPP-8888-yyyy"
+    leaked_bot = "xoxp-test-LEAKBOT-9999"
+    leaked_app = "xoxa-test-LEAKAPP-8888"
     leaked_key = "LEAKKEY-7777-not-a-fernet-key"
     error = _problems(
         _env(
@@ -193,7 +193,7 @@ def test_bot_token_must_be_a_bot_token(tmp_path: Path, token: str) -> None:
 
 
 def test_placeholder_bot_token_is_refused(tmp_path: Path) -> None:
-    error = _problems(_env(tmp_path, SLACK_BOT_TOKEN="xoxb-your-bot-token"))
+    error = _problems(_env(tmp_path, SLACK_BOT_TOKEN="xoxb-CHANGEME"))
     assert error.problems == ["SLACK_BOT_TOKEN still holds the .env.example placeholder"]
 
 
@@ -208,7 +208,7 @@ def test_port_error_speaks_of_a_port(tmp_path: Path) -> None:
 
 
 def test_app_token_must_be_an_app_token(tmp_path: Path) -> None:
-    error = _problems(_env(tmp_path, SLACK_APP_TOKEN="xoxb-looks-like-a-bot-token"))
+    error = _problems(_env(tmp_path, SLACK_APP_TOKEN="xoxb-test-looks-like-bot"))
     assert len(error.problems) == 1
     assert "SLACK_APP_TOKEN" in error.problems[0]
 

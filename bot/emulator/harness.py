@@ -81,7 +81,7 @@ DEMO_USERS: Mapping[str, str] = {ALICE: "alice", BOB: "bob"}
 """Users created in the fake workspace: ID → display name."""
 
 _SIGNING_SECRET = "local-stack-signing-secret-not-real"
-_BOT_TOKEN = "xoxb-local-stack-not-a-real-token"
+_BOT_TOKEN = "xoxb-test-local-stack"
 _LOOPBACK = ("127.0.0.1", "localhost")
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
