@@ -416,20 +416,34 @@ class DeletionFlow:
                 return
             self._ask_approval(actor, request, reason.strip(), approval_rule)
             return
+        outcome = self._start_and_delete(
+            actor, actor, request, self.store.start_deletion, f"<@{actor.user_id}>"
+        )
+        if outcome is not None and outcome.relink:
+            self.prompt_link(actor, messages.RELINK)
+
+    def _start_and_delete(
+        self,
+        decider: Actor,
+        requester: Actor,
+        request: DeletionRequest,
+        start: Callable[..., DeletionRequest | None],
+        by: str,
+    ) -> Outcome | None:
+        """Move the request to ``deleting`` with ``start`` (the store's compare-and-set, caps
+        counted in the same write), then send the DELETE; None when the start was refused."""
         with self.deps.inflight.running(request.id):
-            started = self.store.start_deletion(
+            started = start(
                 request.id,
-                actor.user_id,
+                decider.user_id,
                 self.deps.clock(),
                 owner=self.deps.instance_id,
                 limits=self.guard.limits(request.requester_id),
             )
             if started is None:
-                self._not_started(actor, request)
-                return
-            outcome = self._run_delete(actor, actor, started, f"<@{actor.user_id}>")
-        if outcome.relink:
-            self.prompt_link(actor, messages.RELINK)
+                self._not_started(decider, request)
+                return None
+            return self._run_delete(decider, requester, started, by)
 
     def _run_delete(
         self, decider: Actor, requester: Actor, started: DeletionRequest, by: str
@@ -574,26 +588,15 @@ class DeletionFlow:
         if refusal is not None:
             self._refused_step(actor, request, refusal)
             return
-        with self.deps.inflight.running(request.id):
-            started = self.store.approve(
-                request.id,
-                actor.user_id,
-                self.deps.clock(),
-                owner=self.deps.instance_id,
-                limits=self.guard.limits(request.requester_id),
-            )
-            if started is None:
-                self._not_started(actor, request)
-                return
-            by = f"<@{request.requester_id}> (approved by <@{actor.user_id}>)"
-            requester = Actor(
-                request.workspace,
-                request.team_id,
-                request.requester_id,
-                request.channel_id,
-                actor.response_url,
-            )
-            self._run_delete(actor, requester, started, by)
+        requester = Actor(
+            request.workspace,
+            request.team_id,
+            request.requester_id,
+            request.channel_id,
+            actor.response_url,
+        )
+        by = f"<@{request.requester_id}> (approved by <@{actor.user_id}>)"
+        self._start_and_delete(actor, requester, request, self.store.approve, by)
 
     def reject(self, actor: Actor, request_id: str, message_ts: str | None) -> None:
         """An approver clicked **Reject**: awaiting_approval → rejected; nothing is deleted."""
