@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -184,3 +189,46 @@ def e2e(tmp_path: Path) -> Iterator[Harness]:
 @pytest.fixture
 def e2e_sweeping(tmp_path: Path) -> Iterator[Harness]:
     yield from build_harness(tmp_path, sweeper=True)
+
+
+APP_SCRIPT = Path(sys.executable).parent / "delete-org-bot"
+
+
+def process_env(slack: FakeSlack, coveo: FakeCoveo, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a real ``delete-org-bot`` process against the fakes (no inherited
+    Slack or app settings)."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DELETE_ORG_"))},
+        "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "COVEO_PLATFORM_URL": coveo.url,
+        "DELETE_ORG_DB": str(tmp_path / "bot.db"),
+        "DELETE_ORG_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "HOST": "127.0.0.1",
+        **extra,
+    }
+
+
+def launch_app_process(env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
+    """Start the console script on a free port and wait (up to 15 s) for ``/healthz``."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen(
+        [str(APP_SCRIPT)],
+        env={**env, "PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok":
+                return proc, port
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "app did not start"
+        time.sleep(0.05)

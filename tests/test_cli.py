@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import ALICE, CHANNEL, SIGNING_SECRET
-from cryptography.fernet import Fernet
+from conftest import ALICE, CHANNEL, SIGNING_SECRET, launch_app_process, process_env
 
 from bot.cli import main
 from bot.config import is_fernet_key
 from bot.emulator.coveo import FakeCoveo
 from bot.emulator.slack import FakeSlack
 from handlers.ids import ACTION_CONFIRM, ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN
-
-SCRIPT = Path(sys.executable).parent / "delete-org-bot"
 
 
 def test_generate_key_prints_a_fernet_key(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,43 +39,12 @@ def test_check_config_accepts_socket_mode(capsys: pytest.CaptureFixture[str]) ->
     assert "Socket Mode" in capsys.readouterr().out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_real_process_serves_the_flow_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     with FakeSlack(signing_secret=SIGNING_SECRET) as slack, FakeCoveo() as coveo:
         tokens = coveo.seed_demo()
         slack.add_channel(CHANNEL, "general")
-        port = _free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DELETE_ORG_"))},
-            "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url,
-            "COVEO_PLATFORM_URL": coveo.url,
-            "DELETE_ORG_DB": str(tmp_path / "bot.db"),
-            "DELETE_ORG_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "LOG_LEVEL": "DEBUG",
-        }
-        proc = subprocess.Popen(
-            [str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        proc, port = launch_app_process(process_env(slack, coveo, tmp_path, LOG_LEVEL="DEBUG"))
         try:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok":
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "app did not start"
-                time.sleep(0.05)
             slack.app_url = f"http://127.0.0.1:{port}"
             slack.send_command(ALICE, CHANNEL, "link")
             view = slack.wait_for(lambda: slack.views(ALICE, open_only=True))[-1]

@@ -3,33 +3,20 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import ALICE, CHANNEL, SIGNING_SECRET
-from cryptography.fernet import Fernet
+from conftest import ALICE, CHANNEL, SIGNING_SECRET, launch_app_process, process_env
 
 from bot.emulator.coveo import FakeCoveo
 from bot.emulator.slack import FakeSlack
 from handlers.ids import ACTION_CONFIRM, ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN
 
-SCRIPT = Path(sys.executable).parent / "delete-org-bot"
 PROD = "exampleprodus4k7q2m"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -40,21 +27,7 @@ class World:
     env: dict[str, str]
 
     def launch(self) -> subprocess.Popen[str]:
-        port = _free_port()
-        env = {**self.env, "PORT": str(port)}
-        proc = subprocess.Popen(
-            [str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "app did not start"
-            time.sleep(0.05)
+        proc, port = launch_app_process(self.env)
         self.slack.app_url = f"http://127.0.0.1:{port}"
         return proc
 
@@ -66,18 +39,13 @@ def world(tmp_path: Path) -> Iterator[World]:
         slack.add_channel(CHANNEL, "general")
         policy = tmp_path / "policy.toml"  # these tests are about processes, not guardrails
         policy.write_text("[typed_confirmation]\ntypes = []\nproduct_types = []\n")
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DELETE_ORG_"))},
-            "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url,
-            "COVEO_PLATFORM_URL": coveo.url,
-            "DELETE_ORG_DB": str(tmp_path / "bot.db"),
-            "DELETE_ORG_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "DELETE_ORG_SWEEP_INTERVAL": "1",
-            "DELETE_ORG_POLICY": str(policy),
-            "HOST": "127.0.0.1",
-        }
+        env = process_env(
+            slack,
+            coveo,
+            tmp_path,
+            DELETE_ORG_SWEEP_INTERVAL="1",
+            DELETE_ORG_POLICY=str(policy),
+        )
         yield World(slack, coveo, tokens, env)
 
 
