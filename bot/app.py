@@ -9,7 +9,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.coveo import CoveoClient, make_http_client
 from bot.crypto import TokenCipher, load_or_create_key_file
 from bot.policy import PolicyHolder
+from bot.server import Route
 from bot.sweeper import Sweeper
 from handlers import register_all
 from handlers.deletion import DeletionFlow
@@ -54,6 +55,8 @@ class Runtime:
     http: httpx.Client
     executor: ThreadPoolExecutor
     urgent: ThreadPoolExecutor
+    routes: list[Route] = field(default_factory=list)
+    """HTTP endpoints besides ``/healthz`` and ``/slack/events``, served in both modes."""
 
     def start(self, *, upkeep: bool = True) -> None:
         """Register this process and start the upkeep thread (first pass at once: requests a

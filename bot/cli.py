@@ -46,7 +46,7 @@ def run(config: Config) -> int:
     """Run the app until SIGTERM or SIGINT: Socket Mode when ``SLACK_APP_TOKEN`` is set, else
     HTTP mode on ``HOST:PORT`` at ``/slack/events``. Returns the process exit code."""
     from bot.app import create_app
-    from bot.server import EVENTS_PATH, make_http_server
+    from bot.server import EVENTS_PATH, ServerThread, make_http_server
 
     try:
         runtime = create_app(config)
@@ -65,15 +65,30 @@ def run(config: Config) -> int:
         if config.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+            try:
+                # No Slack traffic over HTTP in Socket Mode: /healthz and the app's routes only.
+                side = make_http_server(None, config.host, config.port, runtime.routes)
+            except OSError as error:
+                print(
+                    f"delete-org-bot: cannot listen on {config.host}:{config.port}: {error}",
+                    file=sys.stderr,
+                )
+                return 1
+            side_thread = ServerThread(side, name="http").start()
             handler = SocketModeHandler(runtime.app, config.slack_app_token)
-            logger.info("delete-org-bot ready (Socket Mode)")
+            logger.info(
+                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz",
+                config.host,
+                side_thread.port,
+            )
             try:
                 handler.start()  # type: ignore[no-untyped-call]
             finally:
                 handler.close()  # type: ignore[no-untyped-call]
+                side_thread.stop()
         else:
             try:
-                server = make_http_server(runtime.app, config.host, config.port)
+                server = make_http_server(runtime.app, config.host, config.port, runtime.routes)
             except OSError as error:
                 print(
                     f"delete-org-bot: cannot listen on {config.host}:{config.port}: {error}",

@@ -170,7 +170,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     sweep = _int_in_range(
         environ, "DELETE_ORG_SWEEP_INTERVAL", DEFAULT_SWEEP_INTERVAL, low, high, problems
     )
-    port = _int_in_range(environ, "PORT", DEFAULT_PORT, 1, 65535, problems, unit="a port number")
+    port = _int_in_range(environ, "PORT", DEFAULT_PORT, 0, 65535, problems, unit="a port number")
     host = environ.get("HOST", "").strip() or "0.0.0.0"  # noqa: S104
 
     keys_raw = environ.get("DELETE_ORG_ENCRYPTION_KEY", "").strip()

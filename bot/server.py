@@ -1,15 +1,21 @@
-"""Serving the app in HTTP mode on waitress, a multi-threaded production WSGI server."""
+"""Serving the app over HTTP on waitress, a multi-threaded production WSGI server.
+
+In HTTP mode the server answers Slack at ``POST /slack/events``; in Socket Mode Slack's traffic
+comes over the WebSocket and the same server runs without that route, for ``GET /healthz`` and
+the other :class:`Route` entries the app factory adds (``Runtime.routes``)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress.server import create_server
+
+from bot.slack_request import SlackWsgiHandler
 
 if TYPE_CHECKING:  # pragma: no cover
     from waitress.server import BaseWSGIServer, MultiSocketServer
@@ -26,17 +32,44 @@ MAX_BODY_BYTES = 1_048_576
 view of at most 250 kB."""
 
 StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def make_wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """WSGI callable: Slack requests at ``POST /slack/events`` (signature checked by Bolt),
-    ``GET /healthz`` answers ``ok`` for load balancers, anything else 404."""
-    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+@dataclass(frozen=True)
+class Route:
+    """One extra HTTP endpoint: ``handler`` (a WSGI callable) answers ``method`` ``path``
+    (exact match on ``PATH_INFO``; the query string is the handler's to read)."""
+
+    method: str
+    path: str
+    handler: WsgiApp
+
+
+def _health(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+
+def _not_found(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    start_response("404 Not Found", [("Content-Type", "text/plain;charset=utf-8")])
+    return [b"Not Found"]
+
+
+def make_wsgi_app(app: App | None, routes: Sequence[Route] = ()) -> WsgiApp:
+    """WSGI callable: ``GET /healthz`` answers ``ok`` for load balancers, each of ``routes`` its
+    own method and path, Slack requests at ``POST /slack/events`` when ``app`` is given (HTTP
+    mode; signature checked by Bolt on the raw bytes), anything else 404."""
+    table: dict[tuple[str, str], WsgiApp] = {("GET", HEALTH_PATH): _health}
+    table.update({(route.method.upper(), route.path): route.handler for route in routes})
+    slack = SlackWsgiHandler(app, path=EVENTS_PATH) if app is not None else None
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
+        key = (str(environ.get("REQUEST_METHOD", "")), str(environ.get("PATH_INFO", "")))
+        route = table.get(key)
+        if route is not None:
+            return route(environ, start_response)
+        if slack is None:
+            return _not_found(environ, start_response)
         try:
             return slack(environ, start_response)
         except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as error:
@@ -49,11 +82,17 @@ def make_wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterabl
     return wsgi
 
 
-def make_http_server(app: App, host: str, port: int) -> MultiSocketServer | BaseWSGIServer:
-    """Create (not start) the waitress server; ``port`` 0 picks a free port
-    (read it back from ``server.effective_port``)."""
+def make_http_server(
+    app: App | None, host: str, port: int, routes: Sequence[Route] = ()
+) -> MultiSocketServer | BaseWSGIServer:
+    """Create (not start) the waitress server for :func:`make_wsgi_app` (``app`` None in Socket
+    Mode); ``port`` 0 picks a free port (read it back from ``server.effective_port``).
+
+    Raises:
+        OSError: the address cannot be bound (port taken, no permission).
+    """
     return create_server(
-        make_wsgi_app(app),
+        make_wsgi_app(app, routes),
         host=host,
         port=port,
         threads=HTTP_THREADS,

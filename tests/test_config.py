@@ -204,7 +204,11 @@ def test_database_directory_must_exist(tmp_path: Path) -> None:
 
 def test_port_error_speaks_of_a_port(tmp_path: Path) -> None:
     error = _problems(_env(tmp_path, PORT="http"))
-    assert error.problems == ["PORT must be a port number from 1 to 65535"]
+    assert error.problems == ["PORT must be a port number from 0 to 65535"]
+
+
+def test_port_zero_picks_a_free_port(tmp_path: Path) -> None:
+    assert load_config(_env(tmp_path, PORT="0")).port == 0
 
 
 def test_app_token_must_be_an_app_token(tmp_path: Path) -> None:
