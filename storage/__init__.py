@@ -1,6 +1,6 @@
 """Persistent state of the app: linked tokens, deletion requests and the audit log."""
 
-from storage.store import (
+from storage.model import (
     ATTEMPTED_STATES,
     AWAITING_APPROVAL,
     CANCELLED,
@@ -20,8 +20,8 @@ from storage.store import (
     LiveRequestExists,
     OutboxItem,
     StorageError,
-    Store,
 )
+from storage.store import Store
 
 __all__ = [
     "ATTEMPTED_STATES",

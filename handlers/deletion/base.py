@@ -1,0 +1,218 @@
+"""What every step of the deletion workflow shares: telling people, the link check,
+loading a request for a click, and announcing a card's end."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.orgid import OrgRef
+from handlers import blocks, messages
+from handlers.delivery import DeliveryError
+from handlers.deps import Actor, Deps
+from handlers.guard import Guard, Refusal
+from handlers.outbox import Outbox
+from storage import (
+    AWAITING_APPROVAL,
+    PENDING,
+    DeletionRequest,
+    Link,
+    LinkUnreadable,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a confirmed deletion ended: ``state`` is deleted, failed or unknown."""
+
+    state: str
+    http_status: int | None
+    request_id: str | None
+    code: str | None
+    detail: str | None
+    text: str
+    relink: bool = False
+
+
+def seconds(value: int) -> timedelta:
+    """``value`` seconds as a timedelta."""
+    return timedelta(seconds=value)
+
+
+def plausible_request_id(request_id: str) -> bool:
+    """Whether a request ID taken from a button value has the shape of ours (16 to 64
+    ASCII letters, digits, ``-`` or ``_``) before it is looked up."""
+    return (
+        16 <= len(request_id) <= 64
+        and all(c.isalnum() or c in "-_" for c in request_id)
+        and request_id.isascii()
+    )
+
+
+class FlowBase:
+    """Shared state and helpers of the workflow's steps."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.store = deps.store
+        self.coveo = deps.coveo
+        self.delivery = deps.delivery
+        self.outbox = Outbox(deps.store, deps.delivery, deps.clock, deps.instance_id)
+        self.guard = Guard(deps.policy, deps.store, deps.groups, deps.clock)
+
+    def tell(self, actor: Actor, text: str, block_list: list[blocks.Block] | None = None) -> None:
+        """Send ``actor`` a private message; a delivery failure is logged, never raised."""
+        try:
+            self.delivery.private(
+                channel_id=actor.channel_id,
+                user_id=actor.user_id,
+                text=text,
+                blocks=block_list,
+                response_url=actor.response_url,
+            )
+        except DeliveryError as error:
+            logger.warning("could not tell %s privately: %s", actor.user_id, error.error)
+
+    def prompt_link(self, actor: Actor, reason: str) -> None:
+        """Private message with how to get a token and the **Link Coveo account** button."""
+        self.tell(actor, reason, blocks.build_link_prompt(reason))
+
+    def usable_link(self, actor: Actor) -> Link | None:
+        """The actor's link if it can be used now; otherwise prompt them to (re)link → None."""
+        now = self.deps.clock()
+        try:
+            link = self.store.get_link(actor.workspace, actor.user_id)
+        except LinkUnreadable:
+            self.prompt_link(actor, messages.LINK_UNREADABLE)
+            return None
+        if link is None:
+            self.prompt_link(actor, messages.NOT_LINKED)
+            return None
+        if link.usable and link.expires_at is not None and link.expires_at <= now:
+            self.store.mark_link_invalid(actor.workspace, actor.user_id, now, "expired")
+            link = None
+        if link is None or not link.usable:
+            self.prompt_link(actor, messages.RELINK)
+            return None
+        return link
+
+    def _refuse(
+        self, actor: Actor, ref: OrgRef, region: str | None, text: str, **audit: object
+    ) -> None:
+        self.store.record_event(
+            self.deps.clock(),
+            "refused",
+            workspace=actor.workspace,
+            actor_id=actor.user_id,
+            org_id=ref.org_id,
+            region=region,
+            http_status=audit.get("http_status"),  # type: ignore[arg-type]
+            coveo_request_id=audit.get("coveo_request_id"),  # type: ignore[arg-type]
+            detail=str(audit.get("detail") or "")[:500] or None,
+        )
+        self.tell(actor, text)
+
+    def _load_for_click(
+        self, actor: Actor, request_id: str, message_ts: str | None, *, requester_only: bool = True
+    ) -> DeletionRequest | None:
+        request = self.store.get_request(request_id) if plausible_request_id(request_id) else None
+        if request is None or request.workspace != actor.workspace:
+            self.tell(actor, messages.CARD_GONE)
+            return None
+        refreshed = self.store.note_click(
+            request.id,
+            response_url=actor.response_url,
+            card_ts=message_ts if not request.card_ts else None,
+        )
+        if refreshed is None:  # pragma: no cover - rows are never deleted
+            return None
+        if requester_only and actor.user_id != refreshed.requester_id:
+            self.store.record_event(
+                self.deps.clock(),
+                "click_refused",
+                workspace=actor.workspace,
+                actor_id=actor.user_id,
+                request_id=refreshed.id,
+                org_id=refreshed.org_id,
+                region=refreshed.region,
+                detail="only the requester can decide",
+            )
+            self.tell(actor, messages.ONLY_REQUESTER.format(requester=refreshed.requester_id))
+            return None
+        return refreshed
+
+    def _not_pending(self, actor: Actor, request_id: str) -> None:
+        now = self.deps.clock()
+        current = self.store.get_request(request_id)
+        if current is None:  # pragma: no cover - rows are never deleted
+            return
+        if current.state == PENDING and current.expires_at <= now:
+            expired = self.store.expire(current.id, now)
+            if expired is not None:
+                self.announce_expired(expired, actor.response_url)
+            self.tell(actor, messages.expired_at_click(current.org_id))
+            return
+        approval_deadline = current.approval_expires_at
+        if current.state == AWAITING_APPROVAL and approval_deadline and approval_deadline <= now:
+            expired = self.store.expire_approval(current.id, now)
+            if expired is not None:
+                self.announce_expired(expired, actor.response_url)
+            self.tell(actor, messages.approval_expired(current.org_id))
+            return
+        if current.state in (PENDING, AWAITING_APPROVAL):  # lost a race; nothing to say
+            self.tell(actor, messages.CARD_GONE)
+            return
+        self.tell(actor, messages.not_pending(current.state, current.org_id))
+
+    def _not_started(self, actor: Actor, request: DeletionRequest) -> None:
+        """The atomic start was refused: a cap filled up meanwhile, or the state moved on."""
+        current = self.store.get_request(request.id)
+        if current is not None and current.state in (PENDING, AWAITING_APPROVAL):
+            refusal = self.guard.caps(request.requester_id)
+            if refusal is not None:
+                self._refused_step(actor, request, refusal)
+                return
+        self._not_pending(actor, request.id)
+
+    def _refused_step(self, actor: Actor, request: DeletionRequest, refusal: Refusal) -> None:
+        self.store.record_event(
+            self.deps.clock(),
+            "refused",
+            workspace=request.workspace,
+            actor_id=actor.user_id,
+            request_id=request.id,
+            org_id=request.org_id,
+            region=request.region,
+            detail=f"rule {refusal.rule}",
+        )
+        self.tell(actor, refusal.text)
+
+    def announce_expired(self, request: DeletionRequest, response_url: str | None) -> None:
+        """Turn an expired card into "Expired — nothing was deleted" and say so in its thread."""
+        if request.approval_expires_at is not None:  # it was waiting for a second approver
+            card = ":hourglass: Expired — nothing was deleted (not approved in time)."
+            thread = "Expired — nothing was deleted. No approver approved in time."
+        else:
+            card = ":hourglass: Expired — nothing was deleted (not confirmed in time)."
+            thread = "Expired — nothing was deleted. The requester did not confirm in time."
+        self._announce(request, card=card, thread=thread, response_url=response_url)
+
+    def _announce(
+        self, request: DeletionRequest, *, card: str, thread: str, response_url: str | None
+    ) -> None:
+        """Update the card and reply in its thread, through the persisted outbox."""
+        self.outbox.send(
+            request,
+            [
+                (
+                    "card",
+                    f"{request.org_id}: {request.state}",
+                    blocks.build_final_card(request, card),
+                ),
+                ("thread", thread, None),
+            ],
+            response_url,
+        )

@@ -1,0 +1,183 @@
+"""Deletion requests: creating them (at most one live per organization), where
+their card went, and queries."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from bot.clock import from_iso, to_iso
+from storage.base import StoreBase
+from storage.model import (
+    EXPIRED,
+    PENDING,
+    DeletionRequest,
+    LiveRequestExists,
+)
+
+
+class RequestStore(StoreBase):
+    """Store operations that create and find deletion requests."""
+
+    def live_request_for_org(self, org_id: str, region: str) -> DeletionRequest | None:
+        """Return the pending or deleting request for this organization, if any."""
+        found = self._requests_where(
+            "org_id = ? AND region = ? AND state IN ('pending', 'awaiting_approval', 'deleting')",
+            [org_id, region],
+        )
+        return found[0] if found else None
+
+    def create_request(
+        self,
+        *,
+        workspace: str,
+        team_id: str | None,
+        requester_id: str,
+        channel_id: str,
+        org_id: str,
+        org_name: str | None,
+        org_type: str | None,
+        region: str,
+        response_url: str | None,
+        now: datetime,
+        expires_at: datetime,
+        org_product_type: str | None = None,
+    ) -> DeletionRequest:
+        """Record a new pending request (audit: ``requested``) and return it.
+
+        A pending request of the same organization whose deadline has passed is expired first.
+
+        Raises:
+            LiveRequestExists: the organization already has a live request.
+        """
+        request_id = secrets.token_urlsafe(16)
+        with self._write() as db:
+            stale = db.execute(
+                "UPDATE deletion_requests SET state = 'expired', updated_at = ?"
+                " WHERE org_id = ? AND region = ? AND state = 'pending' AND expires_at <= ?"
+                " RETURNING id, workspace",
+                [to_iso(now), org_id, region, to_iso(now)],
+            ).fetchall()
+            for stale_id, stale_workspace in stale:
+                self._audit(
+                    db,
+                    now,
+                    "expired",
+                    workspace=stale_workspace,
+                    request_id=stale_id,
+                    org_id=org_id,
+                    region=region,
+                    from_state=PENDING,
+                    to_state=EXPIRED,
+                    actor_id="system",
+                )
+            try:
+                db.execute(
+                    "INSERT INTO deletion_requests (id, workspace, team_id, requester_id,"
+                    " channel_id, org_id, org_name, org_type, region, state, created_at,"
+                    " expires_at, updated_at, delivery, response_url_encrypted,"
+                    " org_product_type) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'channel', ?, ?)",
+                    [
+                        request_id,
+                        workspace,
+                        team_id,
+                        requester_id,
+                        channel_id,
+                        org_id,
+                        org_name,
+                        org_type,
+                        region,
+                        to_iso(now),
+                        to_iso(expires_at),
+                        to_iso(now),
+                        self._cipher.encrypt(response_url) if response_url else None,
+                        org_product_type,
+                    ],
+                )
+            except sqlite3.IntegrityError:
+                existing = None
+                cursor = db.execute(
+                    "SELECT * FROM deletion_requests WHERE org_id = ? AND region = ?"
+                    " AND state IN ('pending', 'awaiting_approval', 'deleting')",
+                    [org_id, region],
+                )
+                row = cursor.fetchone()
+                if row is not None:
+                    existing = self._row_to_request(row, [d[0] for d in cursor.description])
+                if existing is None:
+                    raise
+                raise LiveRequestExists(existing) from None
+            self._audit(
+                db,
+                now,
+                "requested",
+                workspace=workspace,
+                actor_id=requester_id,
+                request_id=request_id,
+                org_id=org_id,
+                region=region,
+                to_state=PENDING,
+            )
+        created = self.get_request(request_id)
+        assert created is not None
+        return created
+
+    def attach_card(
+        self, request_id: str, *, delivery: str, card_ts: str | None
+    ) -> DeletionRequest | None:
+        """Remember where the card went: ``delivery`` ``channel`` or ``response_url``, and its
+        ``ts`` once known. Never overwrites a known ``ts`` with None."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE deletion_requests SET delivery = ?, card_ts = COALESCE(?, card_ts)"
+                " WHERE id = ?",
+                [delivery, card_ts, request_id],
+            )
+        return self.get_request(request_id)
+
+    def note_click(
+        self, request_id: str, *, response_url: str | None, card_ts: str | None
+    ) -> DeletionRequest | None:
+        """In one write: keep the click's response_url (the freshest usable one) and the card's
+        ts when it was not known yet; returns the request as it now stands."""
+        if response_url or card_ts:
+            with self._write() as db:
+                db.execute(
+                    "UPDATE deletion_requests SET"
+                    " response_url_encrypted = COALESCE(?, response_url_encrypted),"
+                    " card_ts = COALESCE(card_ts, ?) WHERE id = ?",
+                    [
+                        self._cipher.encrypt(response_url) if response_url else None,
+                        card_ts,
+                        request_id,
+                    ],
+                )
+        return self.get_request(request_id)
+
+    def due_for_expiry(self, now: datetime, limit: int = 100) -> list[DeletionRequest]:
+        """Pending requests past their deadline, then requests awaiting approval past the
+        approval deadline; oldest deadline first within each."""
+        pending = self._requests_where(
+            "state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            [to_iso(now), limit],
+        )
+        awaiting = self._requests_where(
+            "state = 'awaiting_approval' AND approval_expires_at <= ?"
+            " ORDER BY approval_expires_at LIMIT ?",
+            [to_iso(now), limit],
+        )
+        return pending + awaiting
+
+    def attempts_since(self, since: datetime, user_id: str | None = None) -> list[datetime]:
+        """When deletions were attempted (a ``DELETE`` was, or may have been, sent) at or after
+        ``since``, oldest first; one user's (as requester) or everyone's. For rate caps."""
+        sql = "SELECT attempted_at FROM deletion_requests WHERE attempted_at >= ?"
+        params: list[Any] = [to_iso(since)]
+        if user_id is not None:
+            sql += " AND requester_id = ?"
+            params.append(user_id)
+        rows = self._db().execute(sql + " ORDER BY attempted_at", params).fetchall()
+        return [from_iso(row[0]) for row in rows]
