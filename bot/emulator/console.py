@@ -379,8 +379,9 @@ class Console:
         return True
 
     def _show(self, rest: str) -> bool:
-        self._remember(self.render())
-        self.say(self.screen.text.rstrip("\n"))
+        screen = self.render()
+        self._remember(screen)
+        self.say(screen.text.rstrip("\n"))
         return True
 
     def _tokens(self, rest: str) -> bool:
