@@ -157,6 +157,7 @@ class DeletionFlow:
                 messages.already_live(live.org_id, live.requester_id, live.channel_id, live.state),
             )
             return
+        self.tell(actor, messages.looking_up(ref.org_id))
         try:
             org = self.coveo.get_organization(link.token, link.region, ref.org_id)
         except CoveoError as error:
