@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.coveo import CoveoClient, make_http_client
 from bot.crypto import TokenCipher, load_or_create_key_file
 from bot.policy import PolicyHolder
+from bot.startup import verify_bot_token
 from bot.sweeper import Sweeper
 from handlers import register_all
 from handlers.deletion import DeletionFlow
@@ -105,6 +106,18 @@ class _NoRequestBodies(logging.Filter):
 _BODY_FILTER = _NoRequestBodies()
 
 
+def make_slack_client(config: Config) -> WebClient:
+    """The Web API client for ``config``'s bot token and ``SLACK_API_URL`` (10 s timeout; a
+    connection error is retried once; rate limits are not slept on: the outbox retries later,
+    honouring Retry-After)."""
+    return WebClient(
+        token=config.slack_bot_token,
+        base_url=config.slack_api_url or WebClient.BASE_URL,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler()],
+    )
+
+
 def create_app(
     config: Config,
     *,
@@ -113,23 +126,21 @@ def create_app(
 ) -> Runtime:
     """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started).
 
-    Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token).
+    Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token), after
+    the policy loaded and before the database or key file is created or opened.
 
     Raises:
         bot.policy.PolicyError: the ``DELETE_ORG_POLICY`` file is invalid.
-        slack_bolt.error.BoltError: Slack refused the bot token.
+        bot.startup.StartupError: Slack refused the bot token or could not be reached.
         OSError / ValueError: the database or generated key file cannot be used.
     """
+    # Every check first (policy, then Slack), so a failed start leaves no database or key file.
+    policy = PolicyHolder(config.policy_path)
+    client = make_slack_client(config)
+    verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
     store = Store(config.db_path, TokenCipher(keys))
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
-    client = WebClient(
-        token=config.slack_bot_token,
-        base_url=config.slack_api_url or WebClient.BASE_URL,
-        timeout=10,
-        # Rate limits are not slept on here: the outbox retries later, honouring Retry-After.
-        retry_handlers=[ConnectionErrorRetryHandler()],
-    )
     executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="listener")
     urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")
     app = App(
@@ -139,8 +150,10 @@ def create_app(
         # Ack functions run on the request thread; slow work goes to lazy listeners.
         process_before_response=True,
         request_verification_enabled=not config.socket_mode,
+        # auth.test was just called by verify_bot_token; Bolt's own call would only repeat it
+        # with a raw error. Bolt still calls it lazily on the first request.
+        token_verification_enabled=False,
     )
-    policy = PolicyHolder(config.policy_path)
     deps = Deps(
         store=store,
         coveo=CoveoClient(http_client, platform_url=config.coveo_platform_url),

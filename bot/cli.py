@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.config import Config, ConfigError, load_config, read_environment
 from bot.policy import PolicyError, load_policy
+from bot.startup import StartupError, check_port_free
 
 logger = logging.getLogger("bot")
 
@@ -49,20 +50,37 @@ def run(config: Config) -> int:
     from bot.server import EVENTS_PATH, make_http_server
 
     try:
+        if not config.socket_mode:
+            check_port_free(config.host, config.port)
         runtime = create_app(config)
     except PolicyError as error:
         print(f"delete-org-bot: cannot start: {error}", file=sys.stderr)
         return 2
+    except StartupError as error:
+        print(f"delete-org-bot: cannot start: {error}", file=sys.stderr)
+        return 1
     except (BoltError, SlackClientError, OSError, ValueError) as error:
         # Start-up problems an operator can fix: say what, in one line, and exit non-zero.
         print(f"delete-org-bot: cannot start: {_startup_problem(error)}", file=sys.stderr)
         return 1
+    server = None
+    if not config.socket_mode:
+        try:
+            server = make_http_server(runtime.app, config.host, config.port)
+        except OSError as error:
+            print(
+                f"delete-org-bot: cannot listen on {config.host}:{config.port}: {error}"
+                " (is another process using the port? set PORT or HOST)",
+                file=sys.stderr,
+            )
+            runtime.close()  # nothing was started: no in-flight work to speak of
+            return 1
     runtime.start()
     signal.signal(signal.SIGHUP, lambda signum, frame: runtime.deps.policy.reload())
     signal.signal(signal.SIGTERM, _raise_system_exit)
     signal.signal(signal.SIGINT, _raise_system_exit)
     try:
-        if config.socket_mode:
+        if server is None:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             handler = SocketModeHandler(runtime.app, config.slack_app_token)
@@ -72,14 +90,6 @@ def run(config: Config) -> int:
             finally:
                 handler.close()  # type: ignore[no-untyped-call]
         else:
-            try:
-                server = make_http_server(runtime.app, config.host, config.port)
-            except OSError as error:
-                print(
-                    f"delete-org-bot: cannot listen on {config.host}:{config.port}: {error}",
-                    file=sys.stderr,
-                )
-                return 1
             logger.info(
                 "delete-org-bot ready: HTTP on %s:%s%s",
                 config.host,
