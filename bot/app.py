@@ -21,6 +21,7 @@ from bot.clock import utcnow
 from bot.config import Config
 from bot.coveo import CoveoClient, make_http_client
 from bot.crypto import TokenCipher, load_or_create_key_file
+from bot.logredact import install as install_log_redaction
 from bot.policy import PolicyHolder
 from bot.startup import verify_bot_token
 from bot.sweeper import Sweeper
@@ -92,20 +93,6 @@ class Runtime:
             self.deps.store.close()
 
 
-class _NoRequestBodies(logging.Filter):
-    """Drop request bodies from Bolt's "Invalid request signature" log line: a body can hold a
-    Coveo token typed into the link form, and anyone can send one (log injection, flooding)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and record.msg.startswith("Invalid request signature"):
-            record.msg = "Invalid request signature detected (request body not logged)"
-            record.args = ()
-        return True
-
-
-_BODY_FILTER = _NoRequestBodies()
-
-
 def make_slack_client(config: Config) -> WebClient:
     """The Web API client for ``config``'s bot token and ``SLACK_API_URL`` (10 s timeout; a
     connection error is retried once; rate limits are not slept on: the outbox retries later,
@@ -165,9 +152,8 @@ def create_app(
         policy=policy,
         groups=GroupDirectory(client),
     )
-    verification_logger = logging.getLogger("slack_bolt.RequestVerification")
-    if _BODY_FILTER not in verification_logger.filters:
-        verification_logger.addFilter(_BODY_FILTER)
+    # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
+    install_log_redaction()
     register_all(app, deps)
     app.error(on_app_error)
     flow = DeletionFlow(deps)

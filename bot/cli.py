@@ -15,20 +15,11 @@ from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
 from bot.config import Config, ConfigError, load_config, read_environment
+from bot.logsetup import setup_logging
 from bot.policy import PolicyError, load_policy
 from bot.startup import StartupError, check_port_free
 
 logger = logging.getLogger("bot")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO; keep the app's log about the app.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
@@ -172,5 +163,5 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         mode = "Socket Mode" if config.socket_mode else "HTTP mode"
         print(f"configuration OK ({mode}; {policy})")
         return 0
-    _setup_logging(config.log_level)
+    setup_logging(config.log_level)
     return run(config)
