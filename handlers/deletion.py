@@ -28,6 +28,7 @@ from handlers.delivery import DeliveryError
 from handlers.deps import Actor, Deps
 from handlers.guard import Guard, Refusal, facts_of
 from handlers.messages import esc, region_label
+from handlers.notice import DelayedNotice
 from handlers.outbox import Outbox
 from storage import (
     AWAITING_APPROVAL,
@@ -42,6 +43,10 @@ from storage import (
 )
 
 logger = logging.getLogger(__name__)
+
+LOOKUP_NOTICE_DELAY = 1.0
+"""Seconds the Coveo lookup of ``/delete-org <id>`` may take before the requester is told
+"Looking up…" (a faster lookup just answers)."""
 
 SETTLE_SECONDS = 60
 """After a crash, an organization still present this long after the DELETE was sent is
@@ -157,9 +162,12 @@ class DeletionFlow:
                 messages.already_live(live.org_id, live.requester_id, live.channel_id, live.state),
             )
             return
-        self.tell(actor, messages.looking_up(ref.org_id))
         try:
-            org = self.coveo.get_organization(link.token, link.region, ref.org_id)
+            notice = DelayedNotice(
+                lambda: self.tell(actor, messages.looking_up(ref.org_id)), LOOKUP_NOTICE_DELAY
+            )
+            with notice:
+                org = self.coveo.get_organization(link.token, link.region, ref.org_id)
         except CoveoError as error:
             self._preview_failed(actor, ref, link, error)
             return

@@ -319,7 +319,7 @@ def test_commands_and_clicks_are_acked_fast_while_coveo_is_slow(e2e: Harness) ->
     response = e2e.slack.send_command(ALICE, CHANNEL, PROD)
     assert response.status == 200
     assert response.elapsed < 3.0  # Slack's limit; the lookup alone takes longer than that
-    # "Looking up…" comes from the work, once the link was checked, before the slow lookup
+    # "Looking up…" comes from the work once the link was checked, the lookup being slow
     e2e.slack.wait_for(lambda: [t for t in e2e.ephemeral_texts(ALICE) if "Looking up" in t])
     # the ack came first: the lookup's outcome is not known yet when the ack is back
     assert not [t for t in e2e.ephemeral_texts(ALICE) if "did not answer" in t]
@@ -350,9 +350,12 @@ def test_a_url_of_another_region_is_refused_without_saying_looking_up(e2e: Harne
     assert not [t for t in e2e.ephemeral_texts(ALICE) if "Looking up" in t]
 
 
-def test_the_private_replies_of_a_refused_lookup_come_in_order(e2e: Harness) -> None:
-    """ "Looking up…" is sent by the same worker before the lookup's outcome, so it is always
-    first (it used to be the ack's reply, racing the worker's)."""
+def test_the_private_replies_of_a_refused_lookup_come_in_order(
+    e2e: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the "Looking up…" notice due at once, it is always first: the same worker sends it
+    before the lookup's outcome (it used to be the ack's reply, racing the worker's)."""
+    monkeypatch.setattr("handlers.deletion.LOOKUP_NOTICE_DELAY", 0.0)
     _linked(e2e, BOB, "viewer_us")
     for attempt in range(1, 4):
         e2e.slack.send_command(BOB, CHANNEL, "nosuchorgus1x2y3")
@@ -363,6 +366,12 @@ def test_the_private_replies_of_a_refused_lookup_come_in_order(e2e: Harness) -> 
             t for t in e2e.ephemeral_texts(BOB) if "Looking up" in t or "Could not preview" in t
         ]
         assert ["Looking up" in t for t in relevant] == [True, False] * attempt
+
+
+def test_a_fast_lookup_answers_without_a_looking_up_notice(e2e: Harness) -> None:
+    _linked(e2e)
+    e2e.request_card(ALICE, PROD)  # the fake Coveo answers at once: well within the delay
+    assert not [t for t in e2e.ephemeral_texts(ALICE) if "Looking up" in t]
 
 
 def test_a_near_miss_of_a_command_word_is_not_sent_to_coveo(e2e: Harness) -> None:
