@@ -21,8 +21,10 @@ from bot.clock import utcnow
 from bot.config import Config
 from bot.coveo import CoveoClient, make_http_client
 from bot.crypto import TokenCipher, load_or_create_key_file
+from bot.logredact import install as install_log_redaction
 from bot.policy import PolicyHolder
 from bot.server import Route
+from bot.startup import verify_bot_token
 from bot.sweeper import Sweeper
 from handlers import register_all
 from handlers.deletion import DeletionFlow
@@ -94,18 +96,16 @@ class Runtime:
             self.deps.store.close()
 
 
-class _NoRequestBodies(logging.Filter):
-    """Drop request bodies from Bolt's "Invalid request signature" log line: a body can hold a
-    Coveo token typed into the link form, and anyone can send one (log injection, flooding)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and record.msg.startswith("Invalid request signature"):
-            record.msg = "Invalid request signature detected (request body not logged)"
-            record.args = ()
-        return True
-
-
-_BODY_FILTER = _NoRequestBodies()
+def make_slack_client(config: Config) -> WebClient:
+    """The Web API client for ``config``'s bot token and ``SLACK_API_URL`` (10 s timeout; a
+    connection error is retried once; rate limits are not slept on: the outbox retries later,
+    honouring Retry-After)."""
+    return WebClient(
+        token=config.slack_bot_token,
+        base_url=config.slack_api_url or WebClient.BASE_URL,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler()],
+    )
 
 
 def create_app(
@@ -116,23 +116,21 @@ def create_app(
 ) -> Runtime:
     """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started).
 
-    Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token).
+    Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token), after
+    the policy loaded and before the database or key file is created or opened.
 
     Raises:
         bot.policy.PolicyError: the ``DELETE_ORG_POLICY`` file is invalid.
-        slack_bolt.error.BoltError: Slack refused the bot token.
+        bot.startup.StartupError: Slack refused the bot token or could not be reached.
         OSError / ValueError: the database or generated key file cannot be used.
     """
+    # Every check first (policy, then Slack), so a failed start leaves no database or key file.
+    policy = PolicyHolder(config.policy_path)
+    client = make_slack_client(config)
+    verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
     store = Store(config.db_path, TokenCipher(keys))
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
-    client = WebClient(
-        token=config.slack_bot_token,
-        base_url=config.slack_api_url or WebClient.BASE_URL,
-        timeout=10,
-        # Rate limits are not slept on here: the outbox retries later, honouring Retry-After.
-        retry_handlers=[ConnectionErrorRetryHandler()],
-    )
     executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="listener")
     urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")
     app = App(
@@ -142,8 +140,10 @@ def create_app(
         # Ack functions run on the request thread; slow work goes to lazy listeners.
         process_before_response=True,
         request_verification_enabled=not config.socket_mode,
+        # auth.test was just called by verify_bot_token; Bolt's own call would only repeat it
+        # with a raw error. Bolt still calls it lazily on the first request.
+        token_verification_enabled=False,
     )
-    policy = PolicyHolder(config.policy_path)
     deps = Deps(
         store=store,
         coveo=CoveoClient(http_client, platform_url=config.coveo_platform_url),
@@ -155,9 +155,8 @@ def create_app(
         policy=policy,
         groups=GroupDirectory(client),
     )
-    verification_logger = logging.getLogger("slack_bolt.RequestVerification")
-    if _BODY_FILTER not in verification_logger.filters:
-        verification_logger.addFilter(_BODY_FILTER)
+    # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
+    install_log_redaction()
     register_all(app, deps)
     app.error(on_app_error)
     flow = DeletionFlow(deps)

@@ -1,4 +1,4 @@
-"""Command line of ``delete-org-bot``: run the app (default), and small operator tools."""
+"""Command line of delete-org-bot: run the app (the default), and small operator tools."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import logging
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
@@ -14,20 +15,18 @@ from cryptography.fernet import Fernet
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
-from bot.config import Config, ConfigError, load_config, read_environment
-from bot.policy import PolicyError, load_policy
+from bot.config import CONFIRM_TIMEOUT_RANGE, Config, ConfigError, load_config, read_environment
+from bot.logsetup import setup_logging
+from bot.policy import PolicyError
+from bot.startup import StartupError, check_port_free
+from bot.tools import check_config, rotate_key
 
 logger = logging.getLogger("bot")
 
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO; keep the app's log about the app.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+DESCRIPTION = (
+    "Delete Coveo organizations from Slack, safely: run the app (the default), or one of the"
+    " operator tools below. Every setting is an environment variable (see .env.example)."
+)
 
 
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
@@ -49,13 +48,30 @@ def run(config: Config) -> int:
     from bot.server import EVENTS_PATH, ServerThread, make_http_server
 
     try:
+        check_port_free(config.host, config.port)
         runtime = create_app(config)
     except PolicyError as error:
         print(f"delete-org-bot: cannot start: {error}", file=sys.stderr)
         return 2
+    except StartupError as error:
+        print(f"delete-org-bot: cannot start: {error}", file=sys.stderr)
+        return 1
     except (BoltError, SlackClientError, OSError, ValueError) as error:
         # Start-up problems an operator can fix: say what, in one line, and exit non-zero.
         print(f"delete-org-bot: cannot start: {_startup_problem(error)}", file=sys.stderr)
+        return 1
+    try:
+        # In Socket Mode Slack's traffic comes over the WebSocket: /healthz and the routes only.
+        server = make_http_server(
+            None if config.socket_mode else runtime.app, config.host, config.port, runtime.routes
+        )
+    except OSError as error:
+        print(
+            f"delete-org-bot: cannot listen on {config.host}:{config.port}: {error}"
+            " (is another process using the port? set PORT or HOST)",
+            file=sys.stderr,
+        )
+        runtime.close()  # nothing was started: no in-flight work to speak of
         return 1
     runtime.start()
     signal.signal(signal.SIGHUP, lambda signum, frame: runtime.deps.policy.reload())
@@ -65,16 +81,7 @@ def run(config: Config) -> int:
         if config.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            try:
-                # No Slack traffic over HTTP in Socket Mode: /healthz and the app's routes only.
-                side = make_http_server(None, config.host, config.port, runtime.routes)
-            except OSError as error:
-                print(
-                    f"delete-org-bot: cannot listen on {config.host}:{config.port}: {error}",
-                    file=sys.stderr,
-                )
-                return 1
-            side_thread = ServerThread(side, name="http").start()
+            side_thread = ServerThread(server, name="http").start()
             handler = SocketModeHandler(runtime.app, config.slack_app_token)
             logger.info(
                 "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz",
@@ -87,14 +94,6 @@ def run(config: Config) -> int:
                 handler.close()  # type: ignore[no-untyped-call]
                 side_thread.stop()
         else:
-            try:
-                server = make_http_server(runtime.app, config.host, config.port, runtime.routes)
-            except OSError as error:
-                print(
-                    f"delete-org-bot: cannot listen on {config.host}:{config.port}: {error}",
-                    file=sys.stderr,
-                )
-                return 1
             logger.info(
                 "delete-org-bot ready: HTTP on %s:%s%s",
                 config.host,
@@ -110,72 +109,154 @@ def run(config: Config) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Entry point of the ``delete-org-bot`` console script."""
+def _confirm_timeout(raw: str) -> int:
+    """``--confirm-timeout``: whole seconds in :data:`~bot.config.CONFIRM_TIMEOUT_RANGE`."""
+    low, high = CONFIRM_TIMEOUT_RANGE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be whole seconds from {low} to {high}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be from {low} to {high} seconds (got {value})")
+    return value
+
+
+def _version() -> str:
+    try:
+        return version("delete-org-bot")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree, uninstalled
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one sub-parser per command, each naming its handler with
+    ``set_defaults(handler=…)``; a command group (e.g. ``audit …``) adds its own sub-parsers
+    the same way."""
     env_file = argparse.ArgumentParser(add_help=False)
     env_file.add_argument(
         "--env-file",
         default=argparse.SUPPRESS,
         help="read variables from this .env file (the environment wins)",
     )
-    parser = argparse.ArgumentParser(prog="delete-org-bot", description=__doc__, parents=[env_file])
-    sub = parser.add_subparsers(dest="command")
+    parser = argparse.ArgumentParser(
+        prog="delete-org-bot", description=DESCRIPTION, parents=[env_file]
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.set_defaults(handler=_run_command)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the app (the default)", parents=[env_file])
-    sub.add_parser("check-config", help="validate the configuration and exit", parents=[env_file])
-    sub.add_parser("generate-key", help="print a new key for DELETE_ORG_ENCRYPTION_KEY")
+    check = sub.add_parser(
+        "check-config", help="validate the configuration and exit", parents=[env_file]
+    )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also check the bot token with Slack (auth.test); makes one request to Slack",
+    )
+    check.set_defaults(handler=_check_config_command)
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="re-encrypt every stored secret with the first key of DELETE_ORG_ENCRYPTION_KEY",
+        parents=[env_file],
+    )
+    rotate.set_defaults(handler=_rotate_key_command)
+    generate = sub.add_parser("generate-key", help="print a new key for DELETE_ORG_ENCRYPTION_KEY")
+    generate.set_defaults(handler=_generate_key_command)
     fake = sub.add_parser("fake-coveo", help="run a local fake of the Coveo Platform API")
-    fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--port", type=int, default=8001)
+    fake.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    fake.add_argument(
+        "--port",
+        type=int,
+        default=8001,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
+    )
+    fake.set_defaults(handler=_fake_coveo_command)
     demo = sub.add_parser(
         "demo", help="play a short scripted demo against local fakes of Slack and Coveo (offline)"
     )
     demo.add_argument("--color", action="store_true", help="use ANSI colours")
+    demo.set_defaults(handler=_demo_command)
     console = sub.add_parser(
         "console", help="try the app interactively against local fakes of Slack and Coveo"
     )
     console.add_argument("--user", default="alice", help="act as this user (name or ID)")
+    low, high = CONFIRM_TIMEOUT_RANGE
     console.add_argument(
-        "--confirm-timeout", type=int, default=120, help="seconds a card stays confirmable"
+        "--confirm-timeout",
+        type=_confirm_timeout,
+        default=120,
+        help=f"seconds a card stays confirmable, {low} to {high} (default: %(default)s)",
     )
     console.add_argument("--color", action="store_true", help="use ANSI colours")
-    args = parser.parse_args(argv)
+    console.set_defaults(handler=_console_command)
+    return parser
 
-    if args.command == "generate-key":
-        print(Fernet.generate_key().decode("ascii"))
-        return 0
-    if args.command == "fake-coveo":
-        from bot.emulator.coveo import main as fake_main
 
-        return fake_main(["--host", args.host, "--port", str(args.port)])
-    if args.command == "demo":
-        from bot.emulator.demo import run_demo
+def _generate_key_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    print(Fernet.generate_key().decode("ascii"))
+    return 0
 
-        return run_demo(sys.stdout, colour=args.color)
-    if args.command == "console":
-        from bot.emulator.console import run_console
 
-        return run_console(user=args.user, confirm_timeout=args.confirm_timeout, colour=args.color)
+def _fake_coveo_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    from bot.emulator.coveo import main as fake_main
+
+    return fake_main(["--host", args.host, "--port", str(args.port)])
+
+
+def _demo_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    from bot.emulator.demo import run_demo
+
+    return run_demo(sys.stdout, colour=args.color)
+
+
+def _console_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    from bot.emulator.console import run_console
+
+    return run_console(user=args.user, confirm_timeout=args.confirm_timeout, colour=args.color)
+
+
+def _load(args: argparse.Namespace, environ: Mapping[str, str] | None) -> Config | int:
+    """The validated configuration, or the exit code after saying what is wrong."""
     env_path = getattr(args, "env_file", None)
     if env_path and not Path(env_path).is_file():
         print(f"delete-org-bot: --env-file {env_path}: no such file", file=sys.stderr)
         return 2
     env = dict(environ) if environ is not None else read_environment(env_path)
     try:
-        config = load_config(env)
+        return load_config(env)
     except ConfigError as error:
         print(f"delete-org-bot: {error}", file=sys.stderr)
         print("See .env.example for every variable.", file=sys.stderr)
         return 2
-    if args.command == "check-config":
-        if config.policy_path is not None:
-            try:
-                load_policy(config.policy_path)
-            except PolicyError as error:
-                print(f"delete-org-bot: {error}", file=sys.stderr)
-                return 2
-        policy = str(config.policy_path) if config.policy_path else "built-in default policy"
-        mode = "Socket Mode" if config.socket_mode else "HTTP mode"
-        print(f"configuration OK ({mode}; {policy})")
-        return 0
-    _setup_logging(config.log_level)
+
+
+def _check_config_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    config = _load(args, environ)
+    if isinstance(config, int):
+        return config
+    return check_config(config, online=args.online, out=sys.stdout, err=sys.stderr)
+
+
+def _rotate_key_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    config = _load(args, environ)
+    if isinstance(config, int):
+        return config
+    return rotate_key(config, out=sys.stdout, err=sys.stderr)
+
+
+def _run_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    config = _load(args, environ)
+    if isinstance(config, int):
+        return config
+    setup_logging(config.log_level)
     return run(config)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point of the ``delete-org-bot`` console script; returns the exit code.
+
+    ``environ`` replaces the process environment (and ``--env-file``) when given (tests).
+    """
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace, Mapping[str, str] | None], int] = args.handler
+    return handler(args, environ)

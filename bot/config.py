@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.wording import plural
+
 DEFAULT_CONFIRM_TIMEOUT = 120
 """Seconds a preview card stays confirmable when ``DELETE_ORG_CONFIRM_TIMEOUT`` is unset."""
 CONFIRM_TIMEOUT_RANGE = (10, 1800)
@@ -37,7 +39,7 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+        super().__init__(f"invalid configuration ({plural(len(problems), 'problem')}):\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -179,10 +181,13 @@ def load_config(environ: Mapping[str, str]) -> Config:
         keys = tuple(part.strip() for part in keys_raw.split(",") if part.strip())
         bad = [str(i + 1) for i, key in enumerate(keys) if not is_fernet_key(key)]
         if bad:
+            which = (
+                f"key number {bad[0]} is not a Fernet key"
+                if len(bad) == 1
+                else (f"keys number {', '.join(bad)} are not Fernet keys")
+            )
             problems.append(
-                "DELETE_ORG_ENCRYPTION_KEY: key(s) number "
-                + ", ".join(bad)
-                + " are not Fernet keys (44 URL-safe base64 characters); "
+                f"DELETE_ORG_ENCRYPTION_KEY: {which} (44 URL-safe base64 characters); "
                 "make one with `delete-org-bot generate-key`"
             )
 

@@ -46,6 +46,20 @@ class TokenCipher:
                 "stored secret cannot be decrypted with the configured keys"
             ) from error
 
+    def rotate(self, ciphertext: str) -> str:
+        """``ciphertext`` re-encrypted with the first key (``MultiFernet.rotate``: the original
+        timestamp is kept; cryptography.io/en/latest/fernet/#cryptography.fernet.MultiFernet).
+
+        Raises:
+            DecryptionError: no configured key decrypts it.
+        """
+        try:
+            return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError) as error:
+            raise DecryptionError(
+                "stored secret cannot be decrypted with the configured keys"
+            ) from error
+
     def needs_rotation(self, ciphertext: str) -> bool:
         """True when ``ciphertext`` was not made with the current first key."""
         try:

@@ -76,6 +76,11 @@ def link_button() -> Block:
     }
 
 
+CONFIRM_BACKUP_NOTE = "Coveo keeps a backup for 30 days; only Coveo Support can restore it."
+"""What the Slack confirm dialog says about recovery (en/1795: backups kept 30 days,
+restored only by Coveo Support)."""
+
+
 def build_link_prompt(reason: str) -> list[Block]:
     """Private message for a user who must (re)link: why, how to get a token, and a button."""
     return [
@@ -235,7 +240,7 @@ def _preview_blocks(request: DeletionRequest, org: Organization) -> list[Block]:
                         "title": _plain("Delete this organization?"),
                         "text": _text(
                             f"`{esc(request.org_id)}` ({_clip(request.org_name, 80)}) will be"
-                            " deleted permanently. Coveo Support can restore it within 30 days."
+                            f" deleted. {CONFIRM_BACKUP_NOTE}"
                         ),
                         "confirm": _plain("Delete"),
                         "deny": _plain("Keep it"),

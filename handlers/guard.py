@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.policy import OrgFacts, Policy, PolicyHolder
+from bot.wording import plural
 from handlers.blocks import slack_date
 from handlers.groups import GroupDirectory, GroupLookupError
 from handlers.ids import COMMAND
@@ -124,7 +125,8 @@ class Guard:
                 resets = attempts[len(attempts) - limit] + window
                 return Refusal(
                     rule,
-                    f"The limit of {limit} deletion(s) per {unit} for {who} is reached ({rule})."
+                    f"The limit of {plural(limit, 'deletion')} per {unit} for {who} is reached"
+                    f" ({rule})."
                     f" Nothing was deleted. It frees up {slack_date(resets)}.",
                 )
         return None

@@ -102,6 +102,24 @@ def org_id_problem(error: OrgIdError) -> str:
     )
 
 
+def looking_up(org_id: str) -> str:
+    """Sent privately once the link, region and policy checks passed, just before the Coveo
+    lookup (never before: an unlinked or refused request is not "looked up")."""
+    return f"Looking up `{esc(org_id)}` with your Coveo token…"
+
+
+def did_you_mean(word: str, commands: list[str]) -> str:
+    """``word`` is a near miss of command words (``lnk`` → ``link``): nothing was looked up.
+    The Admin Console URL is the way to name an organization whose ID looks like one."""
+    shown = " or ".join(f"`{COMMAND} {command}`" for command in commands)
+    return (
+        f"`{esc(word[:60])}` looks like a mistyped command: did you mean {shown}?"
+        f" Nothing was looked up or deleted. To delete an organization with the ID"
+        f" `{esc(word[:60])}`, paste its Admin Console URL instead. Type `{COMMAND} help` for"
+        " more."
+    )
+
+
 def region_mismatch(url_region: str, link_region: str) -> str:
     """The Admin Console URL names another region than the user's linked token."""
     return (

@@ -9,8 +9,10 @@ What you type:
 
 - ``/delete-org …``: run the slash command as the current user;
 - any other text: post it in #general as the current user;
-- ``:click N``: click button ``[N]``; ``:fill N value`` / ``:select N value``: fill field
-  ``(N)`` of the open modal, then ``:submit`` (or ``:close``);
+- ``:click M.N``: click button ``[M.N]`` (button N of message M; message numbers never
+  change during a session); ``:click N``: button N of the newest message with buttons;
+  ``:fill N value`` / ``:select N value``: fill field ``(N)`` of the open modal, then
+  ``:submit`` (or ``:close``); each says what happened;
 - ``:user bob`` (or an ID): act as someone else; ``:show``: the whole channel as you see it;
 - ``:tokens`` / ``:orgs``: the demo data; ``:advance S``: pretend S seconds passed;
 - ``:help``; ``:quit`` or end of input (Ctrl-D) leaves with exit code 0.
@@ -21,23 +23,25 @@ so the app's work after its ack is done, then prints only what appeared or chang
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.config import ConfigError
 from bot.emulator.coveo import FakeToken, demo_tokens
 from bot.emulator.harness import CHANNEL, CHANNEL_NAME, LocalStack
 from bot.emulator.render import ButtonRef, Screen, render_mrkdwn, render_screen
 
-__all__ = ["HELP", "Console", "run_console"]
+__all__ = ["HELP", "Console", "run_console", "strip_comment"]
 
 HELP = """\
 Commands (you act as one user of a fake Slack workspace; the app is the real one):
   /delete-org <args>   run the slash command, e.g. /delete-org link, /delete-org <org-id>
   <any other text>     post a message in #general
-  :click N             click button [N]
+  :click M.N           click button [M.N] (button N of message M)
+  :click N             click button N of the newest message with buttons
   :fill N <value>      type into field (N) of the open modal (a demo token name such as
                        admin_us is replaced by that token)
   :select N <choice>   pick a choice of field (N), e.g. :select 2 EU
@@ -46,6 +50,7 @@ Commands (you act as one user of a fake Slack workspace; the app is the real one
   :show                show the whole channel as the current user sees it
   :tokens / :orgs      list the demo Coveo tokens / organizations
   :advance <seconds>   pretend time passed (cards expire; the sweeper runs)
+  # text               a comment (ignored), also after a command
   :help                this text
   :quit                leave (so does Ctrl-D)"""
 
@@ -68,6 +73,20 @@ def _describe(token: FakeToken) -> str:
     return f"views {sees}; deletes only {', '.join(sorted(token.can_edit))}"
 
 
+_COMMENT = re.compile(r"(?:^|(?<=\s))#(?:\s.*)?$")
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without its ``# comment`` (see :meth:`Console.handle` for what counts)."""
+    return _COMMENT.sub("", line.rstrip("\n"))
+
+
+def _title(view: dict[str, Any]) -> str:
+    """A modal's title as plain text."""
+    title = view.get("title")
+    return str(title.get("text") or "modal") if isinstance(title, dict) else "modal"
+
+
 def _escape(text: str) -> str:
     """Slash command text arrives with ``&``, ``<`` and ``>`` escaped, as Slack sends it."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -83,6 +102,10 @@ class Console:
         self.out = out
         self.colour = colour
         self.screen: Screen | None = None
+        self.numbers: dict[str, int] = {}
+        """Message numbers of this session (entry key → number), kept so they never shift."""
+        self.seen: dict[str, ButtonRef] = {}
+        """Every button shown this session by its ref, to tell a stale one from a typo."""
         self.form: dict[str, dict[tuple[str, str], str]] = {}
         self._commands: dict[str, Callable[[str], bool]] = {
             "click": self._click,
@@ -115,7 +138,9 @@ class Console:
     def render(self) -> Screen:
         """The channel as the current user sees it now (not printed)."""
         workspace = self.stack.workspace(form_values=self.form)
-        return render_screen(workspace, viewer=self.user, colour=self.colour)
+        return render_screen(
+            workspace, viewer=self.user, colour=self.colour, message_numbers=self.numbers
+        )
 
     def show_changes(self, *, wait: bool = True) -> None:
         """Wait for the app to finish (unless ``wait`` is False), then print what changed."""
@@ -125,7 +150,11 @@ class Console:
         for entry in screen.changed_since(self.screen):
             self.say()
             self.say(entry.text)
+        self._remember(screen)
+
+    def _remember(self, screen: Screen) -> None:
         self.screen = screen
+        self.seen.update((button.ref, button) for button in screen.buttons)
 
     def banner(self) -> None:
         """The greeting printed once at start."""
@@ -138,15 +167,21 @@ class Console:
             f"You are @{name} in #{CHANNEL_NAME}. Cards stay confirmable for"
             f" {self.stack.confirm_timeout} s. Type :help for every command. Try:\n"
             "  /delete-org link                  then  :fill 1 admin_us  and  :submit\n"
-            "  /delete-org exampleprodus4k7q2m   then  :click 1"
+            "  /delete-org exampleprodus4k7q2m   then  :click 1  (the newest card's first button)"
         )
-        self.screen = self.render()
+        self._remember(self.render())
 
     # -- input ---------------------------------------------------------------------------------
 
     def handle(self, line: str) -> bool:
-        """Run one input line; returns False when the session should end."""
-        line = line.strip()
+        """Run one input line; returns False when the session should end.
+
+        A ``#`` at the start of the line or after a space begins a comment, up to the end of
+        the line, when it is followed by a space or ends the line (so ``#general`` and Admin
+        Console URLs with ``/#/`` stay as typed): the README's example script can be piped
+        in as it is.
+        """
+        line = strip_comment(line).strip()
         if not line:
             return True
         try:
@@ -181,23 +216,49 @@ class Console:
     def _number(self, text: str) -> int | None:
         word = text.split(" ", 1)[0]
         if not word.isdigit():
-            self.say("! give a number, e.g. :click 1")
+            self.say("! give a number, e.g. :fill 1 admin_us")
             return None
         return int(word)
 
+    def _find_button(self, ref: str) -> ButtonRef | None:
+        """The button ``ref`` names on the current screen (``M.N``, or ``N`` on the newest
+        message with buttons), saying why when there is none (stale or unknown)."""
+        current = self.render()
+        if "." in ref:
+            button = current.button_ref(ref)
+            if button is not None:
+                return button
+            before = self.seen.get(ref)
+            if before is not None:
+                self.say(
+                    f"! [{ref}] {before.label} is stale: that message has changed since and no"
+                    " longer has this button. :show lists the buttons there are now."
+                )
+            else:
+                self.say(f"! there is no button [{ref}]; :show lists them")
+            return None
+        newest = current.newest_buttons()
+        index = int(ref)
+        if 1 <= index <= len(newest):
+            return newest[index - 1]
+        if newest:
+            self.say(
+                f"! there is no button [{ref}] on the newest message with buttons"
+                f" ([{newest[0].ref}] to [{newest[-1].ref}]); :show lists them"
+            )
+        else:
+            self.say(f"! there is no button [{ref}]: nothing on the screen has buttons")
+        return None
+
     def _click(self, rest: str) -> bool:
-        number = self._number(rest)
-        if number is None:
+        ref = rest.split(" ", 1)[0]
+        if not ref.replace(".", "", 1).isdigit() or ref.startswith(".") or ref.endswith("."):
+            self.say("! give a button, e.g. :click 2.1 (or :click 1: the newest card's first)")
             return True
-        shown = (self.screen or self.render()).button(number)
+        shown = self._find_button(ref)
         if shown is None:
-            self.say(f"! there is no button [{number}]; :show lists them")
             return True
-        current = self.render().button(number)
-        if current != shown:
-            self.say("! the screen changed since it was shown; check the numbers, then click")
-            self.show_changes(wait=False)
-            return True
+        self.say(f"(clicking [{shown.ref}] {shown.label})")
         self._confirm_dialog(shown)
         slack = self.stack.slack
         response = slack.click(
@@ -258,7 +319,7 @@ class Console:
         self.form.setdefault(field.view_id, {})[(field.block_id, field.action_id)] = value
         shown = next((text for v, text in field.options if v == value), value)
         self.say(f"({number}) {field.label}: {shown}")
-        self.screen = self.render()
+        self._remember(self.render())
         return True
 
     def _select(self, rest: str) -> bool:
@@ -271,6 +332,7 @@ class Console:
             self.say("! no modal with a submit button is open")
             return True
         view = views[-1]
+        title = _title(view.view)
         screen = self.render()
         typed = self.form.get(view.id, {})
         values: dict[str, dict[str, str]] = {}
@@ -284,11 +346,26 @@ class Console:
         if response.status != 200:
             self.say(f"! the app answered HTTP {response.status}")
         self.show_changes()
+        errors = slack.view_errors(view.id)
+        still_open = any(v.id == view.id for v in slack.views(self.user, open_only=True))
+        if errors and still_open:
+            # Said every time, also when the same errors come back (the screen did not change).
+            self.say(f"(“{title}” was not accepted; it stays open:)")
+            labels = {f.block_id: f"({f.number}) {f.label}" for f in self.render().fields}
+            for block_id, error in errors.items():
+                self.say(f"  {labels.get(block_id, block_id)}: {error}")
+        elif still_open:
+            self.say(f"(submitted “{title}”; the app kept it open)")
+        else:
+            self.say(f"(submitted “{title}”; the modal closed)")
         return True
 
     def _close(self, rest: str) -> bool:
+        titles = [_title(v.view) for v in self.stack.slack.views(self.user, open_only=True)]
         if not self.stack.close_views(self.user):
             self.say("! no modal is open")
+            return True
+        self.say("(closed " + ", ".join(f"“{t}”" for t in titles) + "; nothing was submitted)")
         self.show_changes(wait=False)
         return True
 
@@ -302,8 +379,9 @@ class Console:
         return True
 
     def _show(self, rest: str) -> bool:
-        self.screen = self.render()
-        self.say(self.screen.text.rstrip("\n"))
+        screen = self.render()
+        self._remember(screen)
+        self.say(screen.text.rstrip("\n"))
         return True
 
     def _tokens(self, rest: str) -> bool:

@@ -13,7 +13,9 @@ What it shows:
   ephemerals;
 - Block Kit as text: sections and their fields, context lines indented further (and dimmed
   with colours on), headers, dividers, images by their alt text, and buttons as
-  ``[1] Confirm deletion (danger)``, numbered across the whole screen;
+  ``[1] Confirm deletion (danger)``, numbered across the whole screen, or per message
+  (``[2.1] Confirm deletion``, stable while messages come and go) when the caller keeps the
+  numbering (the console does);
 - Slack mrkdwn markup resolved: ``<@U123>`` → ``@alice``, ``<#C1>`` → ``#general``,
   ``<!date^…|fallback>`` → the fallback, links → ``label (url)``, ``&lt;`` ``&gt;`` ``&amp;``
   unescaped. Emphasis markers (``*bold*``, backticks) and emoji shortcodes stay as typed;
@@ -90,7 +92,10 @@ class ButtonRef:
     """A numbered button on the screen, with what `FakeSlack.click` needs to click it.
 
     ``user`` is who sees it: the ephemeral's recipient, or None for a channel message.
-    ``confirm`` is the button's confirm dialog object, or None.
+    ``confirm`` is the button's confirm dialog object, or None. ``number`` counts buttons
+    across the screen; ``ref`` is what the screen shows between brackets: ``"3"`` (screen-wide
+    numbering) or ``"2.1"`` (message 2, button 1) with per-message numbering, where
+    ``message_number`` is the message's number (else None).
     """
 
     number: int
@@ -103,6 +108,8 @@ class ButtonRef:
     style: str | None
     confirm: Mapping[str, Any] | None
     url: str | None
+    ref: str = ""
+    message_number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,8 +170,21 @@ class Screen:
         return [entry for entry in self.entries if before.get(entry.key) != entry.text]
 
     def button(self, number: int) -> ButtonRef | None:
-        """The button shown as ``[number]``, or None."""
+        """The button counted ``number`` across the screen, or None."""
         return next((b for b in self.buttons if b.number == number), None)
+
+    def button_ref(self, ref: str) -> ButtonRef | None:
+        """The button shown as ``[ref]`` (``"3"`` or ``"2.1"``), or None."""
+        return next((b for b in self.buttons if b.ref == ref), None)
+
+    def newest_buttons(self) -> tuple[ButtonRef, ...]:
+        """With per-message numbering, the buttons of the newest message that has any
+        (highest message number), in order; otherwise every button."""
+        numbered = [b.message_number for b in self.buttons if b.message_number is not None]
+        if not numbered:
+            return self.buttons
+        newest = max(numbered)
+        return tuple(b for b in self.buttons if b.message_number == newest)
 
     def field(self, number: int) -> FieldRef | None:
         """The modal field shown as ``(number)``, or None."""
@@ -189,6 +209,8 @@ class _Counter:
 
     buttons: list[ButtonRef] = field(default_factory=list)
     fields: list[FieldRef] = field(default_factory=list)
+    message_numbers: Mapping[str, int] | None = None
+    """Per-message numbering: entry key (``msg:<ts>``/``eph:<ts>``) → message number."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +221,11 @@ class _Where:
     ts: str
     ephemeral: bool
     user: str | None
+
+    @property
+    def key(self) -> str:
+        """The entry key of the message (see :class:`Entry`)."""
+        return ("eph:" if self.ephemeral else "msg:") + self.ts
 
 
 def _unescape(text: str) -> str:
@@ -280,6 +307,13 @@ def _button(
     if where is None or not element.get("action_id"):
         return paint(f"[{label}]", *colours) + suffix
     number = len(counter.buttons) + 1
+    ref = str(number)
+    message_number = None
+    if counter.message_numbers is not None:
+        message_number = counter.message_numbers.get(where.key)
+        if message_number is not None:
+            within = sum(1 for b in counter.buttons if b.message_number == message_number) + 1
+            ref = f"{message_number}.{within}"
     confirm = element.get("confirm")
     counter.buttons.append(
         ButtonRef(
@@ -293,9 +327,11 @@ def _button(
             style=style,
             confirm=dict(confirm) if isinstance(confirm, dict) else None,
             url=url,
+            ref=ref,
+            message_number=message_number,
         )
     )
-    return paint(f"[{number}] {label}", *colours) + suffix
+    return paint(f"[{ref}] {label}", *colours) + suffix
 
 
 def _element(
@@ -538,6 +574,22 @@ def _header(ws: Workspace, paint: _Painter) -> str:
     return paint(title, _BOLD) + "\n" + "─" * max(len(title), 24)
 
 
+def _has_buttons(blocks: Sequence[Any]) -> bool:
+    """True when ``blocks`` hold a clickable button (one with an ``action_id``)."""
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        elements = list(block.get("elements") or []) if block.get("type") == "actions" else []
+        if block.get("type") == "section" and isinstance(block.get("accessory"), dict):
+            elements.append(block["accessory"])
+        if any(
+            isinstance(e, dict) and e.get("type") == "button" and e.get("action_id")
+            for e in elements
+        ):
+            return True
+    return False
+
+
 def _sort_key(ts: str) -> tuple[int, int]:
     seconds, _, fraction = ts.partition(".")
     try:
@@ -553,6 +605,7 @@ def render_screen(
     show_ephemerals: bool = True,
     show_views: bool = True,
     colour: bool = False,
+    message_numbers: dict[str, int] | None = None,
 ) -> Screen:
     """Render the channel of ``ws`` as ``viewer`` sees it.
 
@@ -561,9 +614,14 @@ def render_screen(
     used by the demo. ``show_ephemerals=False`` / ``show_views=False`` hide them, giving what
     every channel member sees. Buttons are numbered ``[1]``, ``[2]``… in display order across
     the screen; modal fields ``(1)``, ``(2)``…
+
+    ``message_numbers`` turns on per-message numbering, which stays stable while messages
+    come, change and go: each message with buttons gets a number the first time it is seen
+    (in time order), recorded in this dict (the caller keeps it between renders), and its
+    buttons are shown ``[2.1]``, ``[2.2]``… A number is never reused.
     """
     paint = _Painter(colour)
-    counter = _Counter()
+    counter = _Counter(message_numbers=message_numbers)
     channel_id = ws.channel.id
     messages = [m for m in ws.messages if m.channel == channel_id]
     ephemerals = [
@@ -590,6 +648,11 @@ def render_screen(
         else:
             threads.setdefault(parent, []).append(item)
     top.sort(key=lambda item: _sort_key(item.ts))
+    if message_numbers is not None:
+        for item in sorted(items, key=lambda item: _sort_key(item.ts)):
+            key = ("eph:" if isinstance(item, Ephemeral) else "msg:") + item.ts
+            if key not in message_numbers and _has_buttons(item.blocks):
+                message_numbers[key] = max(message_numbers.values(), default=0) + 1
 
     entries: list[Entry] = []
     for item in top:

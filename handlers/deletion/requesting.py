@@ -18,6 +18,7 @@ from handlers.delivery import DeliveryError
 from handlers.deps import Actor
 from handlers.guard import facts_of
 from handlers.messages import esc
+from handlers.notice import DelayedNotice
 from storage import (
     PENDING,
     DeletionRequest,
@@ -26,6 +27,11 @@ from storage import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+LOOKUP_NOTICE_DELAY = 1.0
+"""Seconds the Coveo lookup of ``/delete-org <id>`` may take before the requester is told
+"Looking up…" (a faster lookup just answers)."""
 
 
 class RequestSteps(FlowBase):
@@ -63,7 +69,11 @@ class RequestSteps(FlowBase):
             )
             return
         try:
-            org = self.coveo.get_organization(link.token, link.region, ref.org_id)
+            notice = DelayedNotice(
+                lambda: self.tell(actor, messages.looking_up(ref.org_id)), LOOKUP_NOTICE_DELAY
+            )
+            with notice:
+                org = self.coveo.get_organization(link.token, link.region, ref.org_id)
         except CoveoError as error:
             self._preview_failed(actor, ref, link, error)
             return

@@ -319,7 +319,8 @@ def test_commands_and_clicks_are_acked_fast_while_coveo_is_slow(e2e: Harness) ->
     response = e2e.slack.send_command(ALICE, CHANNEL, PROD)
     assert response.status == 200
     assert response.elapsed < 3.0  # Slack's limit; the lookup alone takes longer than that
-    assert "Looking up" in response.body
+    # "Looking up…" comes from the work once the link was checked, the lookup being slow
+    e2e.slack.wait_for(lambda: [t for t in e2e.ephemeral_texts(ALICE) if "Looking up" in t])
     # the ack came first: the lookup's outcome is not known yet when the ack is back
     assert not [t for t in e2e.ephemeral_texts(ALICE) if "did not answer" in t]
     # the lookup times out (1.5 s in the harness): told privately, nothing posted or deleted
@@ -328,3 +329,53 @@ def test_commands_and_clicks_are_acked_fast_while_coveo_is_slow(e2e: Harness) ->
     )
     assert e2e.slack.messages(CHANNEL) == []
     assert e2e.coveo.deletes() == []
+
+
+def test_an_unlinked_user_is_not_told_the_org_is_being_looked_up(e2e: Harness) -> None:
+    response = e2e.slack.send_command(ALICE, CHANNEL, PROD)
+    assert response.status == 200 and "Looking up" not in response.body
+    e2e.slack.wait_for(
+        lambda: [t for t in e2e.ephemeral_texts(ALICE) if "not linked a Coveo account" in t]
+    )
+    assert not [t for t in e2e.ephemeral_texts(ALICE) if "Looking up" in t]
+    assert e2e.coveo.requests(path_prefix="/rest/organizations") == []
+
+
+def test_a_url_of_another_region_is_refused_without_saying_looking_up(e2e: Harness) -> None:
+    _linked(e2e)
+    url = "https://platform-eu.cloud.coveo.com/admin/#/exampleprodeu9f4g6z/settings"
+    response = e2e.slack.send_command(ALICE, CHANNEL, url)
+    assert response.status == 200 and "Looking up" not in response.body
+    e2e.slack.wait_for(lambda: [t for t in e2e.ephemeral_texts(ALICE) if "region EU" in t])
+    assert not [t for t in e2e.ephemeral_texts(ALICE) if "Looking up" in t]
+
+
+def test_the_private_replies_of_a_refused_lookup_come_in_order(
+    e2e: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the "Looking up…" notice due at once, it is always first: the same worker sends it
+    before the lookup's outcome (it used to be the ack's reply, racing the worker's)."""
+    monkeypatch.setattr("handlers.deletion.requesting.LOOKUP_NOTICE_DELAY", 0.0)
+    _linked(e2e, BOB, "viewer_us")
+    for attempt in range(1, 4):
+        e2e.slack.send_command(BOB, CHANNEL, "nosuchorgus1x2y3")
+        e2e.slack.wait_for(
+            lambda n=attempt: len([t for t in e2e.ephemeral_texts(BOB) if "preview" in t]) == n
+        )
+        relevant = [
+            t for t in e2e.ephemeral_texts(BOB) if "Looking up" in t or "Could not preview" in t
+        ]
+        assert ["Looking up" in t for t in relevant] == [True, False] * attempt
+
+
+def test_a_fast_lookup_answers_without_a_looking_up_notice(e2e: Harness) -> None:
+    _linked(e2e)
+    e2e.request_card(ALICE, PROD)  # the fake Coveo answers at once: well within the delay
+    assert not [t for t in e2e.ephemeral_texts(ALICE) if "Looking up" in t]
+
+
+def test_a_near_miss_of_a_command_word_is_not_sent_to_coveo(e2e: Harness) -> None:
+    _linked(e2e)
+    response = e2e.slack.send_command(ALICE, CHANNEL, "lnk")
+    assert "did you mean `/delete-org link`" in response.body
+    assert e2e.coveo.requests(path_prefix="/rest/organizations") == []

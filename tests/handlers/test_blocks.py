@@ -139,6 +139,11 @@ def test_preview_card_has_danger_confirm_with_dialog_and_cancel() -> None:
     assert confirm["value"] == request.id
     dialog = confirm["confirm"]
     assert set(dialog) >= {"title", "text", "confirm", "deny"}
+    # One consistent statement (not "deleted permanently" then "can restore it within 30 days").
+    assert dialog["text"]["text"].endswith(
+        "will be deleted. Coveo keeps a backup for 30 days; only Coveo Support can restore it."
+    )
+    assert "permanently" not in dialog["text"]["text"]
     assert dialog["style"] == "danger"
     assert "acme42" in dialog["text"]["text"]
     assert "30 days" in dialog["text"]["text"]

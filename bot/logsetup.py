@@ -1,0 +1,57 @@
+"""The process's one logging set-up: stderr, UTC timestamps with their offset, secrets redacted.
+
+Called once by the CLI before the app starts; library modules never configure logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot.logredact import install
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_handler: logging.Handler | None = None
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each record (it may be replaced after set-up,
+    as test capture does), not to the stream of the moment of set-up."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+class UTCFormatter(logging.Formatter):
+    """Formats ``%(asctime)s`` as ISO 8601 UTC with milliseconds and an explicit offset
+    (``2026-12-03T07:15:15.123+00:00``), whatever the machine's time zone."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        """The record's creation time (``record.created``, seconds since the epoch) in UTC."""
+        return datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def setup_logging(level: str, stream: TextIO | None = None) -> logging.Handler:
+    """Log records at ``level`` (``DEBUG``…``ERROR``) and above to ``stream`` (stderr), one
+    line each, with the redacting filter (:mod:`bot.logredact`) on the handler and on the
+    Slack SDK loggers. httpx's per-request INFO lines are silenced (WARNING and above only).
+    Returns the handler (another formatter can be set on it)."""
+    global _handler
+    handler: logging.Handler = logging.StreamHandler(stream) if stream else _StderrHandler()
+    handler.setFormatter(UTCFormatter(LOG_FORMAT))
+    install(handler)
+    root = logging.getLogger()
+    if _handler is not None:  # set up again (tests run the CLI many times): replace ours only
+        root.removeHandler(_handler)
+    root.addHandler(handler)
+    root.setLevel(level)
+    _handler = handler
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return handler

@@ -1,0 +1,72 @@
+"""Start-up checks: Slack unreachable or refusing the token, port taken; nothing created."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+from conftest import SIGNING_SECRET
+
+from bot.cli import main
+from bot.emulator.slack import FakeSlack
+
+
+def _environ(tmp_path: Path, api_url: str, **extra: str) -> dict[str, str]:
+    # No DELETE_ORG_ENCRYPTION_KEY: a start would generate the key file beside the database.
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api_url,
+        "DELETE_ORG_DB": str(tmp_path / "bot.db"),
+        "HOST": "127.0.0.1",
+        "PORT": str(_closed_port()),
+        **extra,
+    }
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_slack_unreachable_names_slack_the_url_and_what_to_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/api/"
+    assert main([], environ=_environ(tmp_path, url)) == 1
+    err = capsys.readouterr().err
+    assert f"cannot start: cannot reach Slack at {url}auth.test: Connection refused" in err
+    assert "check the network and DNS, the outbound proxy (HTTPS_PROXY)" in err
+    problem = next(line for line in err.splitlines() if "cannot start" in line)
+    assert "urlopen error" not in problem and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no database, no key file
+
+
+def test_a_refused_bot_token_is_named_and_nothing_is_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
+        environ = _environ(tmp_path, slack.api_url, SLACK_BOT_TOKEN="xoxb-test-wrong-token")
+        assert main([], environ=environ) == 1
+    err = capsys.readouterr().err
+    assert "Slack refused the bot token (invalid_auth)" in err and "check SLACK_BOT_TOKEN" in err
+    assert "xoxb-test-wrong-token" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_taken_port_is_reported_before_anything_is_created_or_drained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main([], environ=_environ(tmp_path, slack.api_url, PORT=port)) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "another process" in err
+    assert "finishing in-flight work" not in caplog.text + err
+    assert list(tmp_path.iterdir()) == []
