@@ -28,6 +28,8 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.clock import utcnow
+
 logger = logging.getLogger(__name__)
 
 REGIONS: tuple[str, ...] = ("us", "eu", "au", "ca", "hipaa")
@@ -179,7 +181,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return min(MAX_RETRY_AFTER, max(0.0, (when - datetime.now(UTC)).total_seconds()))
+    return min(MAX_RETRY_AFTER, max(0.0, (when - utcnow()).total_seconds()))
 
 
 def _first_str(body: dict[str, Any], *keys: str) -> str | None:

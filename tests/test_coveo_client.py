@@ -534,6 +534,25 @@ def test_retry_after_http_date_in_future() -> None:
     assert 80 <= error.retry_after <= 91
 
 
+def test_retry_after_http_date_is_measured_on_the_clock_helper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frozen = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    monkeypatch.setattr("bot.coveo.utcnow", lambda: frozen)
+    header = email.utils.format_datetime(frozen + timedelta(seconds=45), usegmt=True)
+    error = api_error_from_response(httpx.Response(429, headers={"Retry-After": header}))
+    assert error.retry_after == 45.0
+
+
+def test_retry_after_http_date_under_freezegun() -> None:
+    from freezegun import freeze_time
+
+    with freeze_time("2026-03-01T12:00:00+00:00"):
+        header = "Sun, 01 Mar 2026 12:01:00 GMT"
+        error = api_error_from_response(httpx.Response(429, headers={"Retry-After": header}))
+    assert error.retry_after == 60.0
+
+
 def test_retry_after_http_date_in_past_is_zero() -> None:
     header = "Wed, 21 Oct 2015 07:28:00 GMT"
     error = api_error_from_response(httpx.Response(429, headers={"Retry-After": header}))
