@@ -27,6 +27,8 @@ from bot.server import ServerThread, make_http_server
 from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN, VIEW_LINK
 from storage import Store
 
+pytest_plugins = ["tests.pg"]
+
 SIGNING_SECRET = "test-signing-secret-not-real"
 CHANNEL = "C0GENERAL01"
 ALICE = "U0ALICE0001"
