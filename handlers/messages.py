@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 
 from bot.coveo import (
@@ -65,10 +66,26 @@ INTERNAL_ERROR = (
 )
 
 
+_INVISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+"""Unicode general categories shown as ``U+XXXX``: controls, format characters (bidi
+overrides such as U+202E, zero-width characters), surrogates, private use, unassigned, and
+line/paragraph separators. Source: Unicode Standard Annex #44, General_Category."""
+
+
+def _visible(char: str) -> str:
+    if char in "\n\t" or unicodedata.category(char) not in _INVISIBLE_CATEGORIES:
+        return char
+    return f"U+{ord(char):04X}"
+
+
 def esc(text: str) -> str:
     """Escape ``&``, ``<`` and ``>`` so text from users or Coveo cannot form Slack markup
-    (mentions, links, ``<!channel>``). Source: docs.slack.dev/messaging/formatting-message-text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    (mentions, links, ``<!channel>``), and show invisible or reordering characters (bidi
+    controls, zero-width and control characters, except newline and tab) as ``U+XXXX``, so an
+    echoed value reads as what it is. Source: docs.slack.dev/messaging/formatting-message-text.
+    """
+    shown = "".join(_visible(char) for char in text)
+    return shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def esc_clip(text: str, limit: int) -> str:

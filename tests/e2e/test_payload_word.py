@@ -48,3 +48,16 @@ def test_user_named_payload_is_routed_to_the_link_prompt(e2e: Harness) -> None:
     assert response.status == 200
     assert e2e.slack.wait_for(lambda: e2e.ephemeral_texts(BOB))
     assert e2e.coveo.deletes() == []
+
+
+def test_control_characters_in_a_refused_org_id_are_shown_escaped(e2e: Harness) -> None:
+    e2e.link(ALICE, "admin_us")
+
+    e2e.slack.send_command(ALICE, "C0GENERAL01", "example\u202eprod\u200bus")
+
+    reply = e2e.slack.wait_for(
+        lambda: [t for t in e2e.ephemeral_texts(ALICE) if "not a valid organization ID" in t]
+    )[0]
+    assert "\u202e" not in reply and "\u200b" not in reply
+    assert "U+202E" in reply and "U+200B" in reply
+    assert e2e.coveo.requests() == [] or all(r.method != "DELETE" for r in e2e.coveo.requests())

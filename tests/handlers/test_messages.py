@@ -12,6 +12,7 @@ from bot.coveo import (
     CoveoUnavailable,
     NotAUserToken,
 )
+from bot.orgid import OrgIdError, parse_org_argument
 from handlers.messages import (
     HOW_TO_GET_TOKEN,
     Explanation,
@@ -19,6 +20,7 @@ from handlers.messages import (
     explain_coveo_error,
     link_refused,
     not_deletable,
+    org_id_problem,
 )
 
 ORG = "acme42"
@@ -360,3 +362,27 @@ def test_not_deletable_escapes_the_id() -> None:
     text = not_deletable("<!channel>", True, None)
     assert "<!channel>" not in text
     assert "&lt;!channel&gt;" in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("abc\u202edef", "abcU+202Edef"),  # right-to-left override
+        ("a\u2066b\u2069", "aU+2066bU+2069"),  # isolates
+        ("zero\u200bwidth", "zeroU+200Bwidth"),
+        ("bell\x07", "bellU+0007"),
+        ("line\u2028sep", "lineU+2028sep"),
+        ("org-é", "org-é"),  # visible non-ASCII stays as it is
+        ("two\nlines\tand tab", "two\nlines\tand tab"),
+    ],
+)
+def test_esc_shows_invisible_and_bidi_characters_as_code_points(raw: str, shown: str) -> None:
+    assert esc(raw) == shown
+
+
+def test_refused_org_id_with_bidi_override_is_echoed_escaped() -> None:
+    with pytest.raises(OrgIdError) as info:
+        parse_org_argument("evil\u202eprod")
+    text = org_id_problem(info.value)
+    assert "\u202e" not in text
+    assert "`evilU+202Eprod`" in text
