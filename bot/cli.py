@@ -176,6 +176,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         policy = str(config.policy_path) if config.policy_path else "built-in default policy"
         mode = "Socket Mode" if config.socket_mode else "HTTP mode"
         print(f"configuration OK ({mode}; {policy})")
+        if config.oauth_enabled:
+            print(
+                "Sign in with Coveo: on; the redirect URI to register with Coveo is"
+                f" {config.oauth_redirect_uri}"
+            )
+        else:
+            print("Sign in with Coveo: off (COVEO_OAUTH_CLIENT_ID unset); tokens are pasted")
         return 0
     _setup_logging(config.log_level)
     return run(config)

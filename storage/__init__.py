@@ -1,5 +1,6 @@
 """Persistent state of the app: linked tokens, deletion requests and the audit log."""
 
+from storage.oauth import SignIn, StateRefused
 from storage.store import (
     ATTEMPTED_STATES,
     AWAITING_APPROVAL,
@@ -42,6 +43,8 @@ __all__ = [
     "LinkUnreadable",
     "LiveRequestExists",
     "OutboxItem",
+    "SignIn",
+    "StateRefused",
     "StorageError",
     "Store",
 ]

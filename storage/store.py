@@ -30,6 +30,7 @@ from sqlite_utils import Database
 from bot.clock import from_iso, to_iso
 from bot.crypto import DecryptionError, TokenCipher
 from storage.migrations import migrations
+from storage.oauth import OAuthRecords
 
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -69,6 +70,9 @@ class Link:
 
     Times are aware UTC; ``expires_at`` is None when Coveo did not report an expiry.
     ``status`` is ``active`` or ``invalid`` (Coveo refused the token since it was linked).
+    ``auth_kind`` is ``pasted`` (the link form) or ``oauth`` (Sign in with Coveo);
+    ``refreshable`` is True when a refresh token is stored (read it with
+    ``Store.oauth.read_refresh_token``).
     """
 
     workspace: str
@@ -80,6 +84,8 @@ class Link:
     linked_at: datetime
     expires_at: datetime | None
     status: str
+    auth_kind: str = "pasted"
+    refreshable: bool = False
 
     @property
     def usable(self) -> bool:
@@ -178,6 +184,8 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self.oauth = OAuthRecords(self)
+        """Sign in with Coveo: states, OAuth links, the refresh lock (``storage/oauth.py``)."""
         db = self._db()
         # Several processes may open a fresh file at once: take the write lock before anything
         # else (waiting up to the busy timeout) and migrate under it, then switch to WAL.
@@ -374,7 +382,8 @@ class Store:
             self._db()
             .execute(
                 "SELECT token_encrypted, region, coveo_username, coveo_email, linked_at,"
-                " expires_at, status FROM links WHERE workspace = ? AND user_id = ?",
+                " expires_at, status, auth_kind, refresh_token_encrypted IS NOT NULL"
+                " FROM links WHERE workspace = ? AND user_id = ?",
                 [workspace, user_id],
             )
             .fetchone()
@@ -395,6 +404,8 @@ class Store:
             linked_at=from_iso(row[4]),
             expires_at=_opt_time(row[5]),
             status=row[6],
+            auth_kind=row[7] or "pasted",
+            refreshable=bool(row[8]),
         )
 
     def delete_link(self, workspace: str, user_id: str, now: datetime) -> bool:
