@@ -18,8 +18,9 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.clock import utcnow
-from bot.config import Config
+from bot.config import OAUTH_CALLBACK_PATH, Config
 from bot.coveo import CoveoClient, make_http_client
+from bot.coveo_oauth import CoveoOAuth, OAuthClientSettings
 from bot.crypto import TokenCipher, load_or_create_key_file
 from bot.policy import PolicyHolder
 from bot.server import Route
@@ -30,6 +31,8 @@ from handlers.delivery import Delivery
 from handlers.deps import Deps
 from handlers.errors import on_app_error
 from handlers.groups import GroupDirectory
+from handlers.oauth_callback import OAuthCallback
+from handlers.tokens import Tokens
 from storage import Store
 
 logger = logging.getLogger(__name__)
@@ -108,13 +111,25 @@ class _NoRequestBodies(logging.Filter):
 _BODY_FILTER = _NoRequestBodies()
 
 
+def _oauth_client(config: Config, http: httpx.Client, coveo: CoveoClient) -> CoveoOAuth | None:
+    """Sign in with Coveo when a client is configured (else None: tokens are pasted)."""
+    if not (config.oauth_enabled and config.oauth_client_id and config.oauth_client_secret):
+        return None
+    redirect_uri = config.oauth_redirect_uri
+    assert redirect_uri is not None
+    settings = OAuthClientSettings(config.oauth_client_id, config.oauth_client_secret, redirect_uri)
+    return CoveoOAuth(http, coveo, settings)
+
+
 def create_app(
     config: Config,
     *,
     http: httpx.Client | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Runtime:
-    """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started).
+    """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started), and
+    the HTTP routes served in both modes (``GET /coveo/oauth/callback`` when a Coveo OAuth
+    client is configured).
 
     Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token).
 
@@ -144,9 +159,11 @@ def create_app(
         request_verification_enabled=not config.socket_mode,
     )
     policy = PolicyHolder(config.policy_path)
+    coveo = CoveoClient(http_client, platform_url=config.coveo_platform_url)
+    oauth = _oauth_client(config, http_client, coveo)
     deps = Deps(
         store=store,
-        coveo=CoveoClient(http_client, platform_url=config.coveo_platform_url),
+        coveo=coveo,
         delivery=Delivery(client),
         confirm_timeout=config.confirm_timeout,
         clock=clock,
@@ -154,6 +171,7 @@ def create_app(
         instance_id=uuid.uuid4().hex,
         policy=policy,
         groups=GroupDirectory(client),
+        tokens=Tokens(store, oauth, clock),
     )
     verification_logger = logging.getLogger("slack_bolt.RequestVerification")
     if _BODY_FILTER not in verification_logger.filters:
@@ -161,6 +179,9 @@ def create_app(
     register_all(app, deps)
     app.error(on_app_error)
     flow = DeletionFlow(deps)
+    routes: list[Route] = []
+    if oauth is not None:
+        routes.append(Route("GET", OAUTH_CALLBACK_PATH, OAuthCallback(deps, oauth, flow.tell)))
     return Runtime(
         config=config,
         app=app,
@@ -170,4 +191,5 @@ def create_app(
         http=http_client,
         executor=executor,
         urgent=urgent,
+        routes=routes,
     )

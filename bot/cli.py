@@ -126,6 +126,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     fake = sub.add_parser("fake-coveo", help="run a local fake of the Coveo Platform API")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=8001)
+    fake.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        help="register the demo OAuth client (Sign in with Coveo) for this redirect URI",
+    )
     demo = sub.add_parser(
         "demo", help="play a short scripted demo against local fakes of Slack and Coveo (offline)"
     )
@@ -146,7 +152,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if args.command == "fake-coveo":
         from bot.emulator.coveo import main as fake_main
 
-        return fake_main(["--host", args.host, "--port", str(args.port)])
+        redirects = [part for uri in args.redirect_uri for part in ("--redirect-uri", uri)]
+        return fake_main(["--host", args.host, "--port", str(args.port), *redirects])
     if args.command == "demo":
         from bot.emulator.demo import run_demo
 

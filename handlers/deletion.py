@@ -23,12 +23,13 @@ from bot.coveo import (
 )
 from bot.orgid import OrgRef
 from bot.policy import OrgFacts
-from handlers import blocks, messages
+from handlers import blocks, messages, signin_blocks
 from handlers.delivery import DeliveryError
 from handlers.deps import Actor, Deps
 from handlers.guard import Guard, Refusal, facts_of
 from handlers.messages import esc, region_label
 from handlers.outbox import Outbox
+from handlers.tokens import NeedsRelink, RefreshUnavailable, Tokens
 from storage import (
     AWAITING_APPROVAL,
     DELETED,
@@ -71,6 +72,7 @@ class DeletionFlow:
         self.delivery = deps.delivery
         self.outbox = Outbox(deps.store, deps.delivery, deps.clock, deps.instance_id)
         self.guard = Guard(deps.policy, deps.store, deps.groups, deps.clock)
+        self.tokens = deps.tokens or Tokens(deps.store, None, deps.clock)
 
     # -- telling people ----------------------------------------------------------------------
     def tell(self, actor: Actor, text: str, block_list: list[blocks.Block] | None = None) -> None:
@@ -86,28 +88,52 @@ class DeletionFlow:
         except DeliveryError as error:
             logger.warning("could not tell %s privately: %s", actor.user_id, error.error)
 
-    def prompt_link(self, actor: Actor, reason: str) -> None:
-        """Private message with how to get a token and the **Link Coveo account** button."""
-        self.tell(actor, reason, blocks.build_link_prompt(reason))
+    def prompt_link(self, actor: Actor, reason: str, region: str | None = None) -> None:
+        """Private message saying why the user must (re)link, with the way to do it: with an
+        OAuth client, **Sign in with Coveo** for ``region`` (or a region choice when unknown)
+        and the paste option; without one, how to get a token and **Link Coveo account**."""
+        self.tell(actor, reason, self.link_prompt_blocks(actor, reason, region))
+
+    def link_prompt_blocks(
+        self, actor: Actor, reason: str | None, region: str | None
+    ) -> list[blocks.Block]:
+        """The blocks of :meth:`prompt_link`; a sign-in for ``region`` starts here (its state
+        is stored, valid 10 minutes)."""
+        if not self.tokens.sign_in_enabled:
+            return blocks.build_link_prompt(reason or messages.NOT_LINKED)
+        if region is None:
+            return signin_blocks.build_region_choice(reason)
+        url, expires_at = self.tokens.start_sign_in(
+            workspace=actor.workspace,
+            team_id=actor.team_id,
+            user_id=actor.user_id,
+            region=region,
+            channel_id=actor.channel_id,
+            response_url=actor.response_url,
+        )
+        return signin_blocks.build_sign_in(url, region, expires_at, reason)
 
     def usable_link(self, actor: Actor) -> Link | None:
-        """The actor's link if it can be used now; otherwise prompt them to (re)link → None."""
-        now = self.deps.clock()
+        """The actor's link if it can be used now (an expired token refreshed first, when it
+        can be); otherwise prompt them to (re)link, or say Coveo is unreachable → None."""
         try:
             link = self.store.get_link(actor.workspace, actor.user_id)
+            if link is None:
+                self.prompt_link(actor, messages.NOT_LINKED)
+                return None
+            return self.tokens.fresh(link)
         except LinkUnreadable:
             self.prompt_link(actor, messages.LINK_UNREADABLE)
-            return None
-        if link is None:
-            self.prompt_link(actor, messages.NOT_LINKED)
-            return None
-        if link.usable and link.expires_at is not None and link.expires_at <= now:
-            self.store.mark_link_invalid(actor.workspace, actor.user_id, now, "expired")
-            link = None
-        if link is None or not link.usable:
-            self.prompt_link(actor, messages.RELINK)
-            return None
-        return link
+        except NeedsRelink as problem:
+            refused = problem.reason == "refresh refused"
+            self.prompt_link(
+                actor,
+                messages.REFRESH_REFUSED if refused else messages.RELINK,
+                link.region if link is not None else None,
+            )
+        except RefreshUnavailable:
+            self.tell(actor, messages.REFRESH_UNAVAILABLE)
+        return None
 
     # -- request -----------------------------------------------------------------------------
     def _refuse(
@@ -204,7 +230,7 @@ class DeletionFlow:
             detail=explanation.summary,
         )
         if explanation.relink:
-            self.tell(actor, text, blocks.build_link_prompt(text))
+            self.prompt_link(actor, text, link.region)
         else:
             self.tell(actor, text)
 
@@ -420,7 +446,7 @@ class DeletionFlow:
             actor, actor, request, self.store.start_deletion, f"<@{actor.user_id}>"
         )
         if outcome is not None and outcome.relink:
-            self.prompt_link(actor, messages.RELINK)
+            self.prompt_link(actor, messages.RELINK, request.region)
 
     def _start_and_delete(
         self,
@@ -631,8 +657,33 @@ class DeletionFlow:
         by = by or f"<@{actor.user_id}>"
         try:
             link = self.store.get_link(request.workspace, request.requester_id)
+            if link is not None and link.region == request.region:
+                link = self.tokens.fresh(link)  # refreshed once, under the link's lock
         except LinkUnreadable:
             link = None
+        except NeedsRelink as problem:
+            link = None
+            if problem.reason == "refresh refused":
+                reason = "Coveo refused to renew your sign-in since the card was posted."
+                return Outcome(
+                    FAILED,
+                    None,
+                    None,
+                    "REFRESH_REFUSED",
+                    reason,
+                    messages.link_problem_at_confirm(reason),
+                    True,
+                )
+        except RefreshUnavailable:
+            reason = "Coveo could not be reached to renew your sign-in, so nothing was sent."
+            return Outcome(
+                FAILED,
+                None,
+                None,
+                "REFRESH_UNAVAILABLE",
+                reason,
+                f":x: Not deleted: {reason} Try again in a minute.",
+            )
         if link is None or not link.usable:
             reason = "your Coveo link was removed or refused since the card was posted."
             return Outcome(

@@ -108,9 +108,7 @@ class OAuthRecords:
         expires_at = now + timedelta(seconds=STATE_TTL_SECONDS)
         cipher = self._store._cipher
         with self._store._write() as db:
-            db.execute(
-                "DELETE FROM oauth_states WHERE created_at < ?", [to_iso(now - STATE_KEEP)]
-            )
+            db.execute("DELETE FROM oauth_states WHERE created_at < ?", [to_iso(now - STATE_KEEP)])
             db.execute(
                 "INSERT INTO oauth_states (state_hash, workspace, team_id, user_id, region,"
                 " channel_id, response_url_encrypted, created_at, expires_at, used_at)"
