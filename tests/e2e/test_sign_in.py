@@ -18,7 +18,6 @@ from handlers.ids import ACTION_CONFIRM, ACTION_SIGN_IN
 @pytest.fixture
 def stack() -> Iterator[LocalStack]:
     with LocalStack(confirm_timeout=60, quiet=False) as running:
-        running.runtime.deps.store  # started
         yield running
 
 
