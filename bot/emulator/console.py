@@ -9,8 +9,9 @@ What you type:
 
 - ``/delete-org …``: run the slash command as the current user;
 - any other text: post it in #general as the current user;
-- ``:click N``: click button ``[N]``; ``:fill N value`` / ``:select N value``: fill field
-  ``(N)`` of the open modal, then ``:submit`` (or ``:close``);
+- ``:click N``: click button ``[N]``; ``:open N [K]``: follow a link button (Sign in with
+  Coveo) in a text browser, pressing the page's choice K;
+- ``:fill N value`` / ``:select N value``: fill field ``(N)`` of the open modal, then ``:submit`` (or ``:close``);
 - ``:user bob`` (or an ID): act as someone else; ``:show``: the whole channel as you see it;
 - ``:tokens`` / ``:orgs``: the demo data; ``:advance S``: pretend S seconds passed;
 - ``:help``; ``:quit`` or end of input (Ctrl-D) leaves with exit code 0.
@@ -26,7 +27,10 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+import httpx
+
 from bot.config import ConfigError
+from bot.emulator import browser
 from bot.emulator.coveo import FakeToken, demo_tokens
 from bot.emulator.harness import CHANNEL, CHANNEL_NAME, LocalStack
 from bot.emulator.render import ButtonRef, Screen, render_mrkdwn, render_screen
@@ -38,6 +42,8 @@ Commands (you act as one user of a fake Slack workspace; the app is the real one
   /delete-org <args>   run the slash command, e.g. /delete-org link, /delete-org <org-id>
   <any other text>     post a message in #general
   :click N             click button [N]
+  :open N [K]          open link button [N] (Sign in with Coveo) in a text browser; with K,
+                       press choice K of the page (e.g. Sign in as alice@example.com)
   :fill N <value>      type into field (N) of the open modal (a demo token name such as
                        admin_us is replaced by that token)
   :select N <choice>   pick a choice of field (N), e.g. :select 2 EU
@@ -86,6 +92,7 @@ class Console:
         self.form: dict[str, dict[tuple[str, str], str]] = {}
         self._commands: dict[str, Callable[[str], bool]] = {
             "click": self._click,
+            "open": self._open,
             "fill": self._fill,
             "select": self._select,
             "submit": self._submit,
@@ -209,6 +216,25 @@ class Console:
         )
         if response.status != 200:
             self.say(f"! the app answered HTTP {response.status}")
+        self.show_changes()
+        return True
+
+    def _open(self, rest: str) -> bool:
+        number = self._number(rest)
+        if number is None:
+            return True
+        shown = (self.screen or self.render()).button(number)
+        if shown is None or not shown.url:
+            self.say(f"! button [{number}] is not a link; :show lists them")
+            return True
+        words = rest.split()
+        with httpx.Client(trust_env=False, timeout=5.0) as client:
+            page = browser.open_page(client, shown.url)
+            if len(words) > 1 and words[1].isdigit() and 1 <= int(words[1]) <= len(page.choices):
+                page = browser.choose(client, page, int(words[1]) - 1)
+        self.say(f"(browser) {page.text}")
+        for index, choice in enumerate(page.choices, 1):
+            self.say(f"  ({index}) {choice.label}   → :open {number} {index}")
         self.show_changes()
         return True
 
