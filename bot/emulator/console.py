@@ -11,7 +11,8 @@ What you type:
 - any other text: post it in #general as the current user;
 - ``:click N``: click button ``[N]``; ``:open N [K]``: follow a link button (Sign in with
   Coveo) in a text browser, pressing the page's choice K;
-- ``:fill N value`` / ``:select N value``: fill field ``(N)`` of the open modal, then ``:submit`` (or ``:close``);
+- ``:fill N value`` / ``:select N value``: fill field ``(N)`` of the open modal, then
+  ``:submit`` (or ``:close``);
 - ``:user bob`` (or an ID): act as someone else; ``:show``: the whole channel as you see it;
 - ``:tokens`` / ``:orgs``: the demo data; ``:advance S``: pretend S seconds passed;
 - ``:help``; ``:quit`` or end of input (Ctrl-D) leaves with exit code 0.
