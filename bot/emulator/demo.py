@@ -90,7 +90,7 @@ def _play(stack: LocalStack, show: _Narrator) -> None:
     card = _wait_card(stack, PROD)
     show.show_changes()
 
-    show.scene("alice clicks [1] Confirm deletion, then Delete in Slack's confirm dialog")
+    show.scene("alice clicks Confirm deletion, then Delete in Slack's confirm dialog")
     stack.click(ALICE, ACTION_CONFIRM)
     show.say(
         "  a production organization: the default policy opens a form where alice must type"
@@ -111,7 +111,7 @@ def _play(stack: LocalStack, show: _Narrator) -> None:
     card = _wait_card(stack, SANDBOX)
     show.show_changes()
 
-    show.scene("bob clicks [1] Confirm deletion, then Delete in the confirm dialog")
+    show.scene("bob clicks Confirm deletion, then Delete in the confirm dialog")
     stack.click(BOB, ACTION_CONFIRM)
     stack.wait_thread_reply(card.ts, "HTTP 403")
     show.show_changes()
