@@ -34,7 +34,9 @@ def test_demo_tells_the_whole_story_and_exits_0_quickly() -> None:
     assert result.returncode == 0, out + result.stderr
     assert elapsed < 30, elapsed
     assert "▶ alice links her Coveo account with Sign in with Coveo" in out
-    assert "the browser shows: Linked as alice@example.com (region US), you can close this tab" in out
+    assert (
+        "the browser shows: Linked as alice@example.com (region US), you can close this tab" in out
+    )
     assert "Linked as alice@example.com (region US)" in out
     assert "`204 No Content` — organization *Example Production (US)*" in out
     assert "HTTP 403 `ACCESS_DENIED`" in out and "*Organization - Edit* privilege" in out
