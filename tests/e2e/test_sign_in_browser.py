@@ -59,7 +59,7 @@ def _requested_hosts(driver: Any) -> set[str]:
         message = json.loads(entry["message"])["message"]
         if message.get("method") == "Network.requestWillBeSent":
             url = message["params"]["request"]["url"]
-            if not url.startswith(("data:", "about:")):
+            if url.startswith(("http:", "https:", "ws:", "wss:")):  # not chrome:// internals
                 hosts.add(urlsplit(url).hostname or "")
     return hosts
 
