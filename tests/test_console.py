@@ -36,19 +36,19 @@ def test_console_in_a_terminal_links_requests_confirms_and_quits() -> None:
     try:
         child.expect_exact("You are @alice in #general")
         child.expect_exact("alice> ")
-        child.sendline("/delete-org link")
-        child.expect_exact("(1) Coveo access token: ________")
-        child.expect_exact("alice> ")
-        child.sendline(":fill 1 admin_us")
-        child.expect_exact("(1) Coveo access token: fake-coveo-token-admin-us-0001")
-        child.expect_exact("alice> ")
-        child.sendline(":submit")
-        child.expect_exact("Linked as alice@example.com (region US)")
-        child.expect_exact("alice> ")
-        child.sendline(f"/delete-org {PROD}")
-        child.expect_exact("[1] Confirm deletion (danger)   [2] Cancel")
+        child.sendline("/delete-org link")  # Sign in with Coveo: the region first
+        child.expect_exact("[1] US   [2] EU")
         child.expect_exact("alice> ")
         child.sendline(":click 1")
+        child.expect_exact("[7] Sign in with Coveo (primary)")
+        child.expect_exact("alice> ")
+        child.sendline(":open 7 1")  # the fake Coveo's page: "Sign in as alice@example.com"
+        child.expect_exact("Linked as alice@example.com (region US), you can close this tab.")
+        child.expect_exact("alice> ")
+        child.sendline(f"/delete-org {PROD}")
+        child.expect_exact("[9] Confirm deletion (danger)   [10] Cancel")
+        child.expect_exact("alice> ")
+        child.sendline(":click 9")
         child.expect_exact("Slack asks: Delete this organization?")
         # a production organization: the built-in policy asks to type its ID
         child.expect_exact("(1) Type the organization ID to confirm: ________")
@@ -72,6 +72,7 @@ def test_console_reads_a_script_from_a_pipe_and_exits_0_at_end_of_input() -> Non
             ":help",
             ":tokens",
             "/delete-org link",
+            ":click 6",  # Paste a token instead
             ":fill 1 viewer_us",
             ":select 2 us",
             ":submit",
@@ -79,7 +80,7 @@ def test_console_reads_a_script_from_a_pipe_and_exits_0_at_end_of_input() -> Non
             ":user alice",
             ":click 1",  # alice sees bob's card but cannot confirm it
             ":user U0BOB000001",
-            ":click 1",
+            ":click 7",
             ":click 99",
             ":bogus",
         ]
