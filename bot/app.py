@@ -18,8 +18,9 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.clock import utcnow
-from bot.config import Config
+from bot.config import OAUTH_CALLBACK_PATH, Config
 from bot.coveo import CoveoClient, make_http_client
+from bot.coveo_oauth import CoveoOAuth, OAuthClientSettings
 from bot.crypto import TokenCipher, load_or_create_key_file
 from bot.logredact import install as install_log_redaction
 from bot.policy import PolicyHolder
@@ -32,6 +33,8 @@ from handlers.delivery import Delivery
 from handlers.deps import Deps
 from handlers.errors import on_app_error
 from handlers.groups import GroupDirectory
+from handlers.oauth_callback import OAuthCallback
+from handlers.tokens import Tokens
 from storage import Store
 
 logger = logging.getLogger(__name__)
@@ -108,13 +111,25 @@ def make_slack_client(config: Config) -> WebClient:
     )
 
 
+def _oauth_client(config: Config, http: httpx.Client, coveo: CoveoClient) -> CoveoOAuth | None:
+    """Sign in with Coveo when a client is configured (else None: tokens are pasted)."""
+    if not (config.oauth_enabled and config.oauth_client_id and config.oauth_client_secret):
+        return None
+    redirect_uri = config.oauth_redirect_uri
+    assert redirect_uri is not None
+    settings = OAuthClientSettings(config.oauth_client_id, config.oauth_client_secret, redirect_uri)
+    return CoveoOAuth(http, coveo, settings)
+
+
 def create_app(
     config: Config,
     *,
     http: httpx.Client | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Runtime:
-    """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started).
+    """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started), and
+    the HTTP routes served in both modes (``GET /coveo/oauth/callback`` when a Coveo OAuth
+    client is configured).
 
     Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token), after
     the policy loaded and before the database or key file is created or opened.
@@ -144,9 +159,11 @@ def create_app(
         # with a raw error. Bolt still calls it lazily on the first request.
         token_verification_enabled=False,
     )
+    coveo = CoveoClient(http_client, platform_url=config.coveo_platform_url)
+    oauth = _oauth_client(config, http_client, coveo)
     deps = Deps(
         store=store,
-        coveo=CoveoClient(http_client, platform_url=config.coveo_platform_url),
+        coveo=coveo,
         delivery=Delivery(client),
         confirm_timeout=config.confirm_timeout,
         clock=clock,
@@ -154,12 +171,16 @@ def create_app(
         instance_id=uuid.uuid4().hex,
         policy=policy,
         groups=GroupDirectory(client),
+        tokens=Tokens(store, oauth, clock),
     )
     # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
     install_log_redaction()
     register_all(app, deps)
     app.error(on_app_error)
     flow = DeletionFlow(deps)
+    routes: list[Route] = []
+    if oauth is not None:
+        routes.append(Route("GET", OAUTH_CALLBACK_PATH, OAuthCallback(deps, oauth, flow.tell)))
     return Runtime(
         config=config,
         app=app,
@@ -169,4 +190,5 @@ def create_app(
         http=http_client,
         executor=executor,
         urgent=urgent,
+        routes=routes,
     )

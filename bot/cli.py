@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=8001,
         help="port to bind; 0 picks a free one (default: %(default)s)",
     )
+    fake.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        help="register the demo OAuth client (Sign in with Coveo) for this redirect URI",
+    )
     fake.set_defaults(handler=_fake_coveo_command)
     demo = sub.add_parser(
         "demo", help="play a short scripted demo against local fakes of Slack and Coveo (offline)"
@@ -200,7 +206,8 @@ def _generate_key_command(args: argparse.Namespace, environ: Mapping[str, str] |
 def _fake_coveo_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
     from bot.emulator.coveo import main as fake_main
 
-    return fake_main(["--host", args.host, "--port", str(args.port)])
+    redirects = [part for uri in args.redirect_uri for part in ("--redirect-uri", uri)]
+    return fake_main(["--host", args.host, "--port", str(args.port), *redirects])
 
 
 def _demo_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:

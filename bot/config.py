@@ -27,6 +27,11 @@ is marked expired within 30 s of its deadline."""
 DEFAULT_PORT = 3000
 DEFAULT_DB = "delete-org-bot.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+OAUTH_CALLBACK_PATH = "/coveo/oauth/callback"
+"""Path of the OAuth redirect URI on the app's HTTP server (served in both modes)."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Hosts for which ``PUBLIC_URL`` may be plain ``http://`` (local tests and the demo: the
+browser and the app are on the same machine, RFC 8252 §7.3)."""
 
 
 PLACEHOLDER_BOT_TOKEN = "xoxb-CHANGEME"
@@ -63,6 +68,20 @@ class Config:
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
     log_level: str = "INFO"
     policy_path: Path | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """True when a Coveo OAuth client is configured: the link flow offers **Sign in with
+        Coveo** (validation guarantees ``public_url`` is set then)."""
+        return bool(self.oauth_client_id and self.oauth_client_secret and self.public_url)
+
+    @property
+    def oauth_redirect_uri(self) -> str | None:
+        """``{PUBLIC_URL}/coveo/oauth/callback``: the redirect URI to register with Coveo."""
+        return self.public_url + OAUTH_CALLBACK_PATH if self.public_url else None
 
     @property
     def socket_mode(self) -> bool:
@@ -108,6 +127,46 @@ def _http_url(environ: Mapping[str, str], name: str, problems: list[str]) -> str
         problems.append(f"{name} must be an http(s) URL such as https://example.com/api/")
         return None
     return raw
+
+
+def _public_url(environ: Mapping[str, str], problems: list[str]) -> str | None:
+    raw = environ.get("PUBLIC_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    loopback = parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+    if (parts.scheme != "https" and not loopback) or not parts.hostname:
+        problems.append(
+            "PUBLIC_URL must be the app's public https:// base URL, such as"
+            " https://delete-org.example.com (http:// only for 127.0.0.1 or localhost)"
+        )
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        problems.append("PUBLIC_URL must be a plain base URL: no query, fragment or user info")
+        return None
+    return raw.rstrip("/")
+
+
+def _oauth_client(
+    environ: Mapping[str, str], public_url: str | None, problems: list[str]
+) -> tuple[str | None, str | None]:
+    client_id = environ.get("COVEO_OAUTH_CLIENT_ID", "").strip() or None
+    secret = environ.get("COVEO_OAUTH_CLIENT_SECRET", "").strip() or None
+    if (client_id is None) != (secret is None):
+        missing = "COVEO_OAUTH_CLIENT_SECRET" if secret is None else "COVEO_OAUTH_CLIENT_ID"
+        problems.append(
+            f"{missing} is missing: set both COVEO_OAUTH_CLIENT_ID and COVEO_OAUTH_CLIENT_SECRET"
+            " (Sign in with Coveo), or neither (tokens are pasted)"
+        )
+        return None, None
+    if client_id is not None and not client_id.isprintable():
+        problems.append("COVEO_OAUTH_CLIENT_ID must be printable text")
+    if client_id is not None and not environ.get("PUBLIC_URL", "").strip():
+        problems.append(
+            "PUBLIC_URL is required with COVEO_OAUTH_CLIENT_ID: the app's public https:// base"
+            " URL, from which Coveo redirects to /coveo/oauth/callback"
+        )
+    return client_id, secret
 
 
 def is_fernet_key(key: str) -> bool:
@@ -196,6 +255,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
     if policy_path is not None and not policy_path.is_file():
         problems.append(f"DELETE_ORG_POLICY: no such file {policy_path}")
 
+    public_url = _public_url(environ, problems)
+    client_id, client_secret = _oauth_client(environ, public_url, problems)
+
     level = (environ.get("LOG_LEVEL", "").strip() or "INFO").upper()
     if level not in LOG_LEVELS:
         problems.append("LOG_LEVEL must be one of " + ", ".join(LOG_LEVELS))
@@ -216,6 +278,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
         sweep_interval=sweep,
         log_level=level,
         policy_path=policy_path,
+        oauth_client_id=client_id,
+        oauth_client_secret=client_secret,
+        public_url=public_url,
     )
 
 

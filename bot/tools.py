@@ -50,6 +50,14 @@ def check_config(config: Config, *, online: bool, out: TextIO, err: TextIO) -> i
     policy = str(config.policy_path) if config.policy_path else "built-in default policy"
     mode = "Socket Mode" if config.socket_mode else "HTTP mode"
     print(f"configuration OK ({mode}; {policy})", file=out)
+    if config.oauth_enabled:
+        print(
+            "Sign in with Coveo: on; the redirect URI to register with Coveo is"
+            f" {config.oauth_redirect_uri}",
+            file=out,
+        )
+    else:
+        print("Sign in with Coveo: off (COVEO_OAUTH_CLIENT_ID unset); tokens are pasted", file=out)
     return 0
 
 

@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.orgid import OrgIdError, OrgRef, parse_org_argument
-from handlers import blocks, messages
+from handlers import blocks, messages, signin_blocks
 from handlers.context import actor_from
 from handlers.deletion import DeletionFlow
 from handlers.deps import Actor, Deps
@@ -168,6 +168,13 @@ class CommandListeners:
     ) -> None:
         """Ack at once (with usage or a validation error, if any); open the link modal."""
         parsed = parse_command_text(str(body.get("text") or ""))
+        tokens = self.deps.tokens
+        if parsed.kind == "link" and tokens is not None and tokens.sign_in_enabled:
+            # Sign in with Coveo: the region first (a private message; no modal, no token).
+            warning = messages.TOKEN_AFTER_LINK if parsed.reply else None
+            choice = signin_blocks.build_region_choice(warning)
+            ack(text=warning or "Link your Coveo account", blocks=choice)
+            return
         if parsed.reply:
             ack(text=parsed.reply)
         else:

@@ -14,6 +14,7 @@ from bot.coveo import CoveoClient
 from bot.policy import PolicyHolder
 from handlers.delivery import Delivery
 from handlers.groups import GroupDirectory
+from handlers.tokens import Tokens
 from storage import Store
 
 
@@ -59,7 +60,8 @@ class Deps:
     apart from the listener pool that slow Coveo calls can fill (None: run inline);
     ``instance_id`` names this process in the database; ``inflight`` is shared by all flows;
     ``policy`` holds the guardrails (built-in default without a file); ``groups`` resolves
-    Slack user groups (None: no group lookups, as in unit tests)."""
+    Slack user groups (None: no group lookups, as in unit tests); ``tokens`` starts sign-ins
+    and refreshes expired tokens (None: pasted tokens only, no refresh)."""
 
     store: Store
     coveo: CoveoClient
@@ -71,6 +73,7 @@ class Deps:
     inflight: InFlight = field(default_factory=InFlight)
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     groups: GroupDirectory | None = None
+    tokens: Tokens | None = None
 
 
 @dataclass(frozen=True)

@@ -21,3 +21,7 @@ BOT_SCOPES = ("commands", "chat:write", "usergroups:read")
 """Bot scopes the code needs: ``commands`` for the slash command, ``chat:write`` for
 chat.postMessage / chat.update / chat.postEphemeral, ``usergroups:read`` for
 usergroups.users.list (policy rules naming user groups). views.open needs none."""
+ACTION_SIGN_IN = "delete_org_sign_in"
+"""The **Sign in with Coveo** URL button (Slack also sends a click, which is only acked)."""
+ACTION_SIGN_IN_REGION = "delete_org_sign_in_region_"
+"""Prefix of the region buttons before signing in: ``delete_org_sign_in_region_eu`` …"""

@@ -42,6 +42,14 @@ NOT_LINKED = (
     " token, so Coveo checks your own privileges."
 )
 RELINK = "Coveo no longer accepts your linked token (it expired or was revoked). Link a fresh one."
+REFRESH_REFUSED = (
+    "Coveo refused to renew your sign-in (it was revoked or has run out). Nothing was deleted."
+    " Sign in with Coveo again."
+)
+REFRESH_UNAVAILABLE = (
+    "Your Coveo sign-in has to be renewed, but Coveo could not be reached. Nothing changed;"
+    " try again in a minute."
+)
 LINK_UNREADABLE = (
     "Your stored token can no longer be read (the app's encryption key changed). Link it again."
 )
@@ -308,6 +316,10 @@ BAD_TOKEN_SHAPE = (
 )
 EMPTY_TOKEN = "Paste your Coveo access token."
 TOKEN_TOO_LONG = "That is far longer than a Coveo access token. Paste only the token."
+TOKEN_AFTER_LINK = (
+    ":warning: Do not type tokens after the command. If what you typed was a real token,"
+    " consider it exposed and sign out of Coveo to revoke it."
+)
 TOKEN_IN_COMMAND = (
     ":warning: Do not type tokens after the command: use the form that just opened. If what you"
     " typed was a real token, consider it exposed and sign out of Coveo to revoke it."

@@ -21,6 +21,7 @@ from storage.model import (
     OutboxItem,
     StorageError,
 )
+from storage.oauth import SignIn, StateRefused
 from storage.store import Store
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "LinkUnreadable",
     "LiveRequestExists",
     "OutboxItem",
+    "SignIn",
+    "StateRefused",
     "StorageError",
     "Store",
 ]

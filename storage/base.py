@@ -23,6 +23,7 @@ from storage.model import (
     DeletionRequest,
     optional_time,
 )
+from storage.oauth import OAuthRecords
 
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -39,6 +40,8 @@ class StoreBase:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self.oauth = OAuthRecords(self)
+        """Sign in with Coveo: states, OAuth links, the refresh lock (``storage/oauth.py``)."""
         db = self._db()
         # Several processes may open a fresh file at once: take the write lock before anything
         # else (waiting up to the busy timeout) and migrate under it, then switch to WAL.

@@ -69,7 +69,8 @@ class LinkStore(StoreBase):
             self._db()
             .execute(
                 "SELECT token_encrypted, region, coveo_username, coveo_email, linked_at,"
-                " expires_at, status FROM links WHERE workspace = ? AND user_id = ?",
+                " expires_at, status, auth_kind, refresh_token_encrypted IS NOT NULL"
+                " FROM links WHERE workspace = ? AND user_id = ?",
                 [workspace, user_id],
             )
             .fetchone()
@@ -90,6 +91,8 @@ class LinkStore(StoreBase):
             linked_at=from_iso(row[4]),
             expires_at=optional_time(row[5]),
             status=row[6],
+            auth_kind=row[7] or "pasted",
+            refreshable=bool(row[8]),
         )
 
     def delete_link(self, workspace: str, user_id: str, now: datetime) -> bool:

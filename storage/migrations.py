@@ -190,3 +190,33 @@ def m004_attempts_index(db: Database) -> None:
         "CREATE INDEX idx_requests_attempted ON deletion_requests (attempted_at, requester_id) "
         "WHERE attempted_at IS NOT NULL"
     )
+
+
+@migrations()
+def m005_issue10_oauth(db: Database) -> None:
+    """Sign in with Coveo: pending sign-ins (``oauth_states``, keyed by the SHA-256 of the
+    random ``state``, never the state itself) and, on ``links``, the encrypted refresh token,
+    how the link was made (``pasted`` or ``oauth``) and the refresh lock (owner and lease end)
+    that lets one thread of one process refresh a link at a time."""
+    db.table("oauth_states").create(
+        {
+            "state_hash": str,
+            "workspace": str,
+            "team_id": str,
+            "user_id": str,
+            "region": str,
+            "channel_id": str,
+            "response_url_encrypted": str,
+            "created_at": str,
+            "expires_at": str,
+            "used_at": str,
+        },
+        pk="state_hash",
+        not_null={"workspace", "user_id", "region", "created_at", "expires_at"},
+    )
+    db.table("oauth_states").create_index(["created_at"])
+    links = db.table("links")
+    links.add_column("refresh_token_encrypted", str)
+    links.add_column("auth_kind", str)
+    links.add_column("refresh_lock_owner", str)
+    links.add_column("refresh_lock_until", str)

@@ -73,6 +73,9 @@ class Link:
 
     Times are aware UTC; ``expires_at`` is None when Coveo did not report an expiry.
     ``status`` is ``active`` or ``invalid`` (Coveo refused the token since it was linked).
+    ``auth_kind`` is ``pasted`` (the link form) or ``oauth`` (Sign in with Coveo);
+    ``refreshable`` is True when a refresh token is stored (read it with
+    ``Store.oauth.read_refresh_token``).
     """
 
     workspace: str
@@ -84,6 +87,8 @@ class Link:
     linked_at: datetime
     expires_at: datetime | None
     status: str
+    auth_kind: str = "pasted"
+    refreshable: bool = False
 
     @property
     def usable(self) -> bool:

@@ -142,7 +142,8 @@ def start_app(environ: dict[str, str], clock: SteppableClock, *, sweeper: bool) 
     http = httpx.Client(timeout=httpx.Timeout(connect=1.0, read=1.5, write=1.0, pool=1.0))
     runtime = create_app(load_config(environ), clock=clock, http=http)
     runtime.start(upkeep=sweeper)
-    server = ServerThread(make_http_server(runtime.app, "127.0.0.1", 0)).start()
+    port = int(environ.get("PORT", "0"))
+    server = ServerThread(make_http_server(runtime.app, "127.0.0.1", port, runtime.routes)).start()
     return AppProcess(runtime, server, f"http://127.0.0.1:{server.port}")
 
 

@@ -378,3 +378,47 @@ def test_read_environment_feeds_load_config(
     assert config.confirm_timeout == 90
     assert config.db_path == tmp_path / "from-file.db"
     assert config.slack_bot_token == BOT_TOKEN
+
+
+# -- Sign in with Coveo ----------------------------------------------------------------------
+def test_oauth_client_with_https_public_url(tmp_path: Path) -> None:
+    config = load_config(
+        _env(
+            tmp_path,
+            COVEO_OAUTH_CLIENT_ID="client",
+            COVEO_OAUTH_CLIENT_SECRET="secret",
+            PUBLIC_URL="https://bot.example.com/",
+        )
+    )
+    assert config.oauth_enabled
+    assert config.oauth_redirect_uri == "https://bot.example.com/coveo/oauth/callback"
+    assert "secret" not in repr(config)
+
+
+def test_no_oauth_client_means_paste_only(tmp_path: Path) -> None:
+    config = load_config(_env(tmp_path))
+    assert not config.oauth_enabled
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"COVEO_OAUTH_CLIENT_ID": "client"}, "COVEO_OAUTH_CLIENT_SECRET is missing"),
+        ({"COVEO_OAUTH_CLIENT_SECRET": "secret"}, "COVEO_OAUTH_CLIENT_ID is missing"),
+        (
+            {"COVEO_OAUTH_CLIENT_ID": "c", "COVEO_OAUTH_CLIENT_SECRET": "s"},
+            "PUBLIC_URL is required",
+        ),
+        ({"PUBLIC_URL": "http://bot.example.com"}, "https://"),
+        ({"PUBLIC_URL": "https://bot.example.com/?x=1"}, "no query"),
+        ({"PUBLIC_URL": "ftp://bot.example.com"}, "https://"),
+    ],
+)
+def test_oauth_settings_are_validated(tmp_path: Path, extra: dict[str, str], words: str) -> None:
+    error = _problems(_env(tmp_path, **extra))
+    assert any(words in problem for problem in error.problems), error.problems
+
+
+def test_loopback_public_url_may_be_http(tmp_path: Path) -> None:
+    config = load_config(_env(tmp_path, PUBLIC_URL="http://127.0.0.1:3000"))
+    assert config.public_url == "http://127.0.0.1:3000"

@@ -39,17 +39,17 @@ def test_console_in_a_terminal_links_requests_confirms_and_quits() -> None:
     try:
         child.expect_exact("You are @alice in #general")
         child.expect_exact("alice> ")
-        child.sendline("/delete-org link")
-        child.expect_exact("(1) Coveo access token: ________")
+        child.sendline("/delete-org link")  # Sign in with Coveo: the region first
+        child.expect_exact("[1.1] US   [1.2] EU")
         child.expect_exact("alice> ")
-        child.sendline(":fill 1 admin_us")
-        child.expect_exact("(1) Coveo access token: fake-coveo-token-admin-us-0001")
+        child.sendline(":click 1")
+        child.expect_exact("[2.1] Sign in with Coveo (primary)")
         child.expect_exact("alice> ")
-        child.sendline(":submit")
-        child.expect_exact("Linked as alice@example.com (region US)")
+        child.sendline(":open 2.1 1")  # the fake Coveo's page: "Sign in as alice@example.com"
+        child.expect_exact("Linked as alice@example.com (region US), you can close this tab.")
         child.expect_exact("alice> ")
         child.sendline(f"/delete-org {PROD}")
-        child.expect_exact("[1.1] Confirm deletion (danger)   [1.2] Cancel")
+        child.expect_exact("[3.1] Confirm deletion (danger)   [3.2] Cancel")
         child.expect_exact("alice> ")
         child.sendline(":click 1")
         child.expect_exact("Slack asks: Delete this organization?")
@@ -75,6 +75,7 @@ def test_console_reads_a_script_from_a_pipe_and_exits_0_at_end_of_input() -> Non
             ":help",
             ":tokens",
             "/delete-org link",
+            ":click 6",  # Paste a token instead
             ":fill 1 viewer_us",
             ":select 2 us",
             ":submit",
@@ -157,7 +158,7 @@ def test_the_readme_console_block_runs_as_a_piped_script() -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "Linked as alice@example.com (region US)" in out
-    assert "[1.1] Confirm deletion (danger)   [1.2] Cancel" in out  # as the README says
+    assert "[3.1] Confirm deletion (danger)   [3.2] Cancel" in out  # as the README says
     assert "`204 No Content`" in out
     assert "You are now @bob" in out
     assert "Unknown command" not in out and "! " not in out
@@ -189,7 +190,8 @@ def console_session() -> Iterator[tuple[Any, io.StringIO]]:
     from bot.emulator.harness import LocalStack
 
     out = io.StringIO()
-    with LocalStack(confirm_timeout=120) as stack:
+    # The paste form (no OAuth client): these tests are about numbering and form replies.
+    with LocalStack(confirm_timeout=120, oauth=False) as stack:
         console = Console(stack, "U0ALICE0001", out)
         console.banner()
         yield console, out

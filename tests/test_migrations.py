@@ -74,6 +74,7 @@ def test_migration_is_recorded_once(db: Database) -> None:
         ("delete_org_bot", "m002_outbox_and_instances"),
         ("delete_org_bot", "m003_guardrails"),
         ("delete_org_bot", "m004_attempts_index"),
+        ("delete_org_bot", "m005_issue10_oauth"),
     ]
     assert rows[0][2].endswith("+00:00")
 
@@ -87,6 +88,7 @@ def test_expected_tables_exist(db: Database) -> None:
         "outbox",
         "instances",
         "freeze",
+        "oauth_states",
         "_sqlite_migrations",
     }
     assert db.table("links").pks == ["workspace", "user_id"]

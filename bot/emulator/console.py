@@ -12,7 +12,8 @@ What you type:
 - ``:click M.N``: click button ``[M.N]`` (button N of message M; message numbers never
   change during a session); ``:click N``: button N of the newest message with buttons;
   ``:fill N value`` / ``:select N value``: fill field ``(N)`` of the open modal, then
-  ``:submit`` (or ``:close``); each says what happened;
+  ``:submit`` (or ``:close``); each says what happened; ``:open M.N [K]``: follow a link
+  button (Sign in with Coveo) in a text browser, pressing the page's choice K;
 - ``:user bob`` (or an ID): act as someone else; ``:show``: the whole channel as you see it;
 - ``:tokens`` / ``:orgs``: the demo data; ``:advance S``: pretend S seconds passed;
 - ``:help``; ``:quit`` or end of input (Ctrl-D) leaves with exit code 0.
@@ -29,7 +30,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import httpx
+
 from bot.config import ConfigError
+from bot.emulator import browser
 from bot.emulator.coveo import FakeToken, demo_tokens
 from bot.emulator.harness import CHANNEL, CHANNEL_NAME, LocalStack
 from bot.emulator.render import ButtonRef, Screen, render_mrkdwn, render_screen
@@ -42,6 +46,8 @@ Commands (you act as one user of a fake Slack workspace; the app is the real one
   <any other text>     post a message in #general
   :click M.N           click button [M.N] (button N of message M)
   :click N             click button N of the newest message with buttons
+  :open M.N [K]        open link button [M.N] (Sign in with Coveo) in a text browser; with K,
+                       press choice K of the page (e.g. Sign in as alice@example.com)
   :fill N <value>      type into field (N) of the open modal (a demo token name such as
                        admin_us is replaced by that token)
   :select N <choice>   pick a choice of field (N), e.g. :select 2 EU
@@ -109,6 +115,7 @@ class Console:
         self.form: dict[str, dict[tuple[str, str], str]] = {}
         self._commands: dict[str, Callable[[str], bool]] = {
             "click": self._click,
+            "open": self._open,
             "fill": self._fill,
             "select": self._select,
             "submit": self._submit,
@@ -166,7 +173,7 @@ class Console:
         self.say(
             f"You are @{name} in #{CHANNEL_NAME}. Cards stay confirmable for"
             f" {self.stack.confirm_timeout} s. Type :help for every command. Try:\n"
-            "  /delete-org link                  then  :fill 1 admin_us  and  :submit\n"
+            "  /delete-org link                  then  :click 1  and  :open 1 1  (sign in)\n"
             "  /delete-org exampleprodus4k7q2m   then  :click 1  (the newest card's first button)"
         )
         self._remember(self.render())
@@ -270,6 +277,29 @@ class Console:
         )
         if response.status != 200:
             self.say(f"! the app answered HTTP {response.status}")
+        self.show_changes()
+        return True
+
+    def _open(self, rest: str) -> bool:
+        words = rest.split()
+        ref = words[0] if words else ""
+        if not ref.replace(".", "", 1).isdigit() or ref.startswith(".") or ref.endswith("."):
+            self.say("! give a link button, e.g. :open 2.1 (or :open 1: the newest message's)")
+            return True
+        shown = self._find_button(ref)
+        if shown is None:
+            return True
+        if not shown.url:
+            self.say(f"! button [{shown.ref}] is not a link; :show lists them")
+            return True
+        number = shown.ref
+        with httpx.Client(trust_env=False, timeout=5.0) as client:
+            page = browser.open_page(client, shown.url)
+            if len(words) > 1 and words[1].isdigit() and 1 <= int(words[1]) <= len(page.choices):
+                page = browser.choose(client, page, int(words[1]) - 1)
+        self.say(f"(browser) {page.text}")
+        for index, choice in enumerate(page.choices, 1):
+            self.say(f"  ({index}) {choice.label}   → :open {number} {index}")
         self.show_changes()
         return True
 

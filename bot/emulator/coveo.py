@@ -1,7 +1,9 @@
 """Local fake of the Coveo Platform API over real HTTP, for end-to-end tests, demos and manual runs.
 
 `FakeCoveo` serves the handful of endpoints the bot uses (`POST /oauth/check_token`,
-`GET /rest/organizations`, `GET /rest/organizations/{id}`, `DELETE /rest/organizations/{id}`)
+`GET /rest/organizations`, `GET /rest/organizations/{id}`, `DELETE /rest/organizations/{id}`,
+and through `FakeCoveo.oauth` — `bot/emulator/coveo_oauth.py` — `/oauth/authorize` and
+`/oauth/token`)
 from an in-memory data set on 127.0.0.1, in a background thread. The answers follow the shapes
 described in the team's Coveo API notes; where Coveo's real behaviour is unknown (error statuses
 for DELETE, body shapes) the fake picks one plausible answer so the bot's handling can be tested.
@@ -35,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, Final, cast
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from bot.emulator.coveo_oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeOAuth
 
 __all__ = [
     "REGIONS",
@@ -521,6 +525,8 @@ class FakeCoveo:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
+        self.oauth = FakeOAuth(self)
+        """The OAuth server part (clients, sign-in identities, codes, refresh tokens)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -785,15 +791,18 @@ class FakeCoveo:
     # -- demo data ---------------------------------------------------------------------------
 
     def seed_demo(self) -> dict[str, str]:
-        """Add the invented demo orgs and tokens (see `demo_organizations`, `demo_tokens`).
+        """Add the invented demo orgs and tokens (see `demo_organizations`, `demo_tokens`);
+        each live user token is also an identity of the sign-in page (``oauth``).
 
         Returns {name: token string}, e.g. {"admin_us": "fake-coveo-token-admin-us-0001", ...}.
         """
         tokens = demo_tokens()
         for org in demo_organizations():
             self.add_organization(org)
-        for token in tokens.values():
+        for name, token in tokens.items():
             self.add_token(token)
+            if token.kind == "user" and not token.is_expired():
+                self.oauth.add_identity(name, token)
         return {name: token.token for name, token in tokens.items()}
 
     # -- internals (called from handler threads) ---------------------------------------------
@@ -852,6 +861,9 @@ class FakeCoveo:
 
     def _handle(self, request: RecordedRequest) -> _Response:
         method, path = request.method, request.path
+        answer = self.oauth.handle(request)
+        if answer is not None:
+            return _Response(answer.status, answer.body, answer.content_type, answer.headers)
         if method == "POST" and path == "/oauth/check_token":
             return self._check_token(request)
         if method == "GET" and path in _LIST_PATHS:
@@ -1094,6 +1106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8001, help="port (default 8001; 0 = any)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        help="register the demo OAuth client for this redirect URI (repeatable), e.g."
+        " http://127.0.0.1:3000/coveo/oauth/callback",
+    )
     args = parser.parse_args(argv)
 
     fake = FakeCoveo(args.host, args.port, verbose=not args.quiet)
@@ -1108,6 +1127,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tokens = fake.seed_demo()
         print(f"Fake Coveo Platform API listening on {fake.url}", flush=True)
+        if args.redirect_uri:
+            fake.oauth.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, args.redirect_uri)
+            print(
+                f"OAuth client: COVEO_OAUTH_CLIENT_ID={DEMO_CLIENT_ID}"
+                f" COVEO_OAUTH_CLIENT_SECRET={DEMO_CLIENT_SECRET}"
+                f" for {', '.join(args.redirect_uri)}"
+            )
         print("Demo tokens (Authorization: Bearer <token>):")
         for name, value in tokens.items():
             print(f"  {name:<12} {value}")

@@ -77,19 +77,20 @@ def _wait_card(stack: LocalStack, org_id: str) -> Message:
 
 
 def _play(stack: LocalStack, show: _Narrator) -> None:
-    show.scene("alice links her Coveo token (demo token admin_us: may delete every US org)")
-    show.say("  alice types /delete-org link, pastes the token and picks region US")
-    stack.link(ALICE, "admin_us")
+    show.scene("alice links her Coveo account with Sign in with Coveo (identity admin_us)")
+    show.say("  alice types /delete-org link, picks region US and clicks Sign in with Coveo;")
+    show.say("  in the browser she picks 'Sign in as alice@example.com (US)' on Coveo's page")
+    page = stack.sign_in(ALICE, "admin_us")
+    show.say(f"  the browser shows: {page.lines[0] if page.lines else page.title}")
     stack.wait_ephemeral(ALICE, "Linked as alice@example.com (region US)")
     show.show_changes()
-    stack.close_views(ALICE)
 
     show.scene(f"alice runs /delete-org {PROD}")
     stack.command(ALICE, CHANNEL, PROD)
     card = _wait_card(stack, PROD)
     show.show_changes()
 
-    show.scene("alice clicks [1] Confirm deletion, then Delete in Slack's confirm dialog")
+    show.scene("alice clicks Confirm deletion, then Delete in Slack's confirm dialog")
     stack.click(ALICE, ACTION_CONFIRM)
     show.say(
         "  a production organization: the default policy opens a form where alice must type"
@@ -110,7 +111,7 @@ def _play(stack: LocalStack, show: _Narrator) -> None:
     card = _wait_card(stack, SANDBOX)
     show.show_changes()
 
-    show.scene("bob clicks [1] Confirm deletion, then Delete in the confirm dialog")
+    show.scene("bob clicks Confirm deletion, then Delete in the confirm dialog")
     stack.click(BOB, ACTION_CONFIRM)
     stack.wait_thread_reply(card.ts, "HTTP 403")
     show.show_changes()

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import socket
 import tempfile
 import threading
 import time
@@ -42,20 +43,26 @@ from cryptography.fernet import Fernet
 
 from bot.app import Runtime, create_app
 from bot.clock import utcnow
-from bot.config import load_config
+from bot.config import OAUTH_CALLBACK_PATH, load_config
 from bot.coveo import DEFAULT_TIMEOUT
+from bot.emulator import browser
 from bot.emulator.coveo import FakeCoveo
+from bot.emulator.coveo_oauth import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from bot.emulator.render import Workspace
 from bot.emulator.slack import AppResponse, FakeSlack, Message
 from bot.server import ServerThread, make_http_server
 from handlers.ids import (
+    ACTION_OPEN_LINK,
     ACTION_REGION,
+    ACTION_SIGN_IN,
+    ACTION_SIGN_IN_REGION,
     ACTION_TOKEN,
     ACTION_TYPED,
     BLOCK_REGION,
     BLOCK_TOKEN,
     BLOCK_TYPED,
     VIEW_CONFIRM,
+    VIEW_LINK,
 )
 
 if TYPE_CHECKING:
@@ -111,7 +118,8 @@ class LocalStack:
     ``confirm_timeout`` is ``DELETE_ORG_CONFIRM_TIMEOUT`` in seconds (10 to 1800). ``workdir`` is
     where the SQLite database goes (default: a temporary directory removed on close).
     ``quiet`` hides the app's log lines below ERROR while the stack runs. ``sweep_interval``
-    is ``DELETE_ORG_SWEEP_INTERVAL`` (1 to 25 s).
+    is ``DELETE_ORG_SWEEP_INTERVAL`` (1 to 25 s). ``oauth`` configures **Sign in with Coveo**
+    with the fake Coveo's demo client (``PUBLIC_URL`` is the app's loopback URL).
 
     After :meth:`start`: ``slack`` and ``coveo`` are the fakes, ``runtime`` the app's
     :class:`~bot.app.Runtime`, ``tokens`` the demo tokens by name (``"admin_us"`` → the token),
@@ -125,9 +133,11 @@ class LocalStack:
         workdir: str | Path | None = None,
         quiet: bool = True,
         sweep_interval: int = 1,
+        oauth: bool = True,
     ) -> None:
         """Configure the stack; nothing runs until :meth:`start` (or ``with``)."""
         self.confirm_timeout = confirm_timeout
+        self.oauth = oauth
         self.sweep_interval = sweep_interval
         self.quiet = quiet
         self.clock = SteppableClock()
@@ -198,6 +208,20 @@ class LocalStack:
             "DELETE_ORG_SWEEP_INTERVAL": str(self.sweep_interval),
             "HOST": "127.0.0.1",
         }
+        port = 0
+        if self.oauth:
+            port = free_port()
+            public_url = f"http://127.0.0.1:{port}"
+            environ.update(
+                {
+                    "COVEO_OAUTH_CLIENT_ID": DEMO_CLIENT_ID,
+                    "COVEO_OAUTH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+                    "PUBLIC_URL": public_url,
+                }
+            )
+            coveo.oauth.register_client(
+                DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, [public_url + OAUTH_CALLBACK_PATH]
+            )
         # trust_env=False: the fake Coveo is on loopback; never route it through a proxy.
         http = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, trust_env=False)
         try:
@@ -209,7 +233,8 @@ class LocalStack:
         if isinstance(executor, ThreadPoolExecutor):
             self._track_listeners(executor)
         self._server = ServerThread(
-            make_http_server(self._runtime.app, "127.0.0.1", 0), name="local-app"
+            make_http_server(self._runtime.app, "127.0.0.1", port, self._runtime.routes),
+            name="local-app",
         ).start()
         self.app_url = f"http://127.0.0.1:{self._server.port}"
         slack.app_url = self.app_url
@@ -350,8 +375,21 @@ class LocalStack:
         """
         before = {view.id for view in self.slack.views(user)}
         self.command(user, CHANNEL, "link")
+        if self.oauth:  # the region choice came first: take its "Paste a token instead"
+            choice = self.wait_for(lambda: self._ephemerals_with(user, ACTION_OPEN_LINK))[-1]
+            self.slack.click(
+                user,
+                channel_id=CHANNEL,
+                message_ts=choice.ts,
+                action_id=ACTION_OPEN_LINK,
+                ephemeral=True,
+            )
         view = self.wait_for(
-            lambda: [v for v in self.slack.views(user, open_only=True) if v.id not in before]
+            lambda: [
+                v
+                for v in self.slack.views(user, open_only=True)
+                if v.id not in before and v.view.get("callback_id") == VIEW_LINK
+            ]
         )[-1]
         return self.slack.submit_view(
             user,
@@ -361,6 +399,51 @@ class LocalStack:
                 BLOCK_REGION: {ACTION_REGION: region},
             },
         )
+
+    def _ephemerals_with(self, user: str, action_id: str) -> list[Any]:
+        return [e for e in self.slack.ephemerals(user) if _has_action(e.blocks, action_id)]
+
+    def sign_in_link(self, user: str, region: str = "us") -> str:
+        """Run ``/delete-org link``, click the ``region`` button, and return the URL of the
+        **Sign in with Coveo** button that comes back privately.
+
+        Raises:
+            AssertionError: a message did not come within 5 s. RuntimeError: no OAuth.
+        """
+        if not self.oauth:
+            raise RuntimeError("this LocalStack runs without Sign in with Coveo")
+        before = {e.ts for e in self._ephemerals_with(user, ACTION_SIGN_IN)}
+        self.command(user, CHANNEL, "link")
+        action = ACTION_SIGN_IN_REGION + region
+        choice = self.wait_for(lambda: self._ephemerals_with(user, action))[-1]
+        self.slack.click(
+            user, channel_id=CHANNEL, message_ts=choice.ts, action_id=action, ephemeral=True
+        )
+        message = self.wait_for(
+            lambda: [e for e in self._ephemerals_with(user, ACTION_SIGN_IN) if e.ts not in before]
+        )[-1]
+        return sign_in_url(message.blocks) or ""
+
+    def sign_in(self, user: str, identity: str, region: str = "us") -> browser.WebPage:
+        """The whole **Sign in with Coveo** as ``user`` would do it: the region button, then in
+        the "browser" the fake Coveo's page, "Sign in as" ``identity`` (a demo token name such
+        as ``admin_eu``), and the redirects back to the app. Returns the app's final page."""
+        url = self.sign_in_link(user, region)
+        return self.follow_sign_in(url, identity)
+
+    def follow_sign_in(self, url: str, identity: str | None) -> browser.WebPage:
+        """Open the sign-in ``url`` and press "Sign in as ``identity``" (None: **Cancel**).
+
+        Raises:
+            LookupError: the page has no such choice.
+        """
+        with httpx.Client(trust_env=False, timeout=DEFAULT_TIMEOUT) as client:
+            page = browser.open_page(client, url)
+            for index, choice in enumerate(page.choices):
+                wanted = {"deny": "1"} if identity is None else {"identity": identity}
+                if wanted.items() <= choice.fields.items():
+                    return browser.choose(client, page, index)
+        raise LookupError(f"no sign-in choice {identity!r} on {page.title!r}")
 
     def type_confirmation(self, user: str, text: str) -> AppResponse:
         """Wait for the Confirm modal (typed confirmation) to open for ``user``, type ``text``
@@ -491,6 +574,23 @@ class LocalStack:
             view_errors={v.id: slack.view_errors(v.id) for v in views},
             form_values=dict(form_values or {}),
         )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (to know ``PUBLIC_URL`` before listening)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sign_in_url(blocks: list[dict[str, Any]]) -> str | None:
+    """The URL of the **Sign in with Coveo** button in ``blocks``, or None."""
+    for block in blocks:
+        for element in block.get("elements") or []:
+            if isinstance(element, dict) and element.get("action_id") == ACTION_SIGN_IN:
+                url = element.get("url")
+                return url if isinstance(url, str) else None
+    return None
 
 
 def _has_action(blocks: list[dict[str, Any]], action_id: str | None) -> bool:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.orgid import OrgRef
-from handlers import blocks, messages
+from handlers import blocks, messages, signin_blocks
 from handlers.delivery import DeliveryError
 from handlers.deps import Actor, Deps
 from handlers.guard import Guard, Refusal
 from handlers.outbox import Outbox
+from handlers.tokens import NeedsRelink, RefreshUnavailable, Tokens
 from storage import (
     AWAITING_APPROVAL,
     PENDING,
@@ -62,6 +63,7 @@ class FlowBase:
         self.delivery = deps.delivery
         self.outbox = Outbox(deps.store, deps.delivery, deps.clock, deps.instance_id)
         self.guard = Guard(deps.policy, deps.store, deps.groups, deps.clock)
+        self.tokens = deps.tokens or Tokens(deps.store, None, deps.clock)
 
     def tell(self, actor: Actor, text: str, block_list: list[blocks.Block] | None = None) -> None:
         """Send ``actor`` a private message; a delivery failure is logged, never raised."""
@@ -76,28 +78,52 @@ class FlowBase:
         except DeliveryError as error:
             logger.warning("could not tell %s privately: %s", actor.user_id, error.error)
 
-    def prompt_link(self, actor: Actor, reason: str) -> None:
-        """Private message with how to get a token and the **Link Coveo account** button."""
-        self.tell(actor, reason, blocks.build_link_prompt(reason))
+    def prompt_link(self, actor: Actor, reason: str, region: str | None = None) -> None:
+        """Private message saying why the user must (re)link, with the way to do it: with an
+        OAuth client, **Sign in with Coveo** for ``region`` (or a region choice when unknown)
+        and the paste option; without one, how to get a token and **Link Coveo account**."""
+        self.tell(actor, reason, self.link_prompt_blocks(actor, reason, region))
+
+    def link_prompt_blocks(
+        self, actor: Actor, reason: str | None, region: str | None
+    ) -> list[blocks.Block]:
+        """The blocks of :meth:`prompt_link`; a sign-in for ``region`` starts here (its state
+        is stored, valid 10 minutes)."""
+        if not self.tokens.sign_in_enabled:
+            return blocks.build_link_prompt(reason or messages.NOT_LINKED)
+        if region is None:
+            return signin_blocks.build_region_choice(reason)
+        url, expires_at = self.tokens.start_sign_in(
+            workspace=actor.workspace,
+            team_id=actor.team_id,
+            user_id=actor.user_id,
+            region=region,
+            channel_id=actor.channel_id,
+            response_url=actor.response_url,
+        )
+        return signin_blocks.build_sign_in(url, region, expires_at, reason)
 
     def usable_link(self, actor: Actor) -> Link | None:
-        """The actor's link if it can be used now; otherwise prompt them to (re)link → None."""
-        now = self.deps.clock()
+        """The actor's link if it can be used now (an expired token refreshed first, when it
+        can be); otherwise prompt them to (re)link, or say Coveo is unreachable → None."""
         try:
             link = self.store.get_link(actor.workspace, actor.user_id)
+            if link is None:
+                self.prompt_link(actor, messages.NOT_LINKED)
+                return None
+            return self.tokens.fresh(link)
         except LinkUnreadable:
             self.prompt_link(actor, messages.LINK_UNREADABLE)
-            return None
-        if link is None:
-            self.prompt_link(actor, messages.NOT_LINKED)
-            return None
-        if link.usable and link.expires_at is not None and link.expires_at <= now:
-            self.store.mark_link_invalid(actor.workspace, actor.user_id, now, "expired")
-            link = None
-        if link is None or not link.usable:
-            self.prompt_link(actor, messages.RELINK)
-            return None
-        return link
+        except NeedsRelink as problem:
+            refused = problem.reason == "refresh refused"
+            self.prompt_link(
+                actor,
+                messages.REFRESH_REFUSED if refused else messages.RELINK,
+                link.region if link is not None else None,
+            )
+        except RefreshUnavailable:
+            self.tell(actor, messages.REFRESH_UNAVAILABLE)
+        return None
 
     def _refuse(
         self, actor: Actor, ref: OrgRef, region: str | None, text: str, **audit: object

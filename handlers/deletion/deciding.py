@@ -109,7 +109,7 @@ class DecisionSteps(DeleteSteps):
             actor, actor, request, self.store.start_deletion, f"<@{actor.user_id}>"
         )
         if outcome is not None and outcome.relink:
-            self.prompt_link(actor, messages.RELINK)
+            self.prompt_link(actor, messages.RELINK, request.region)
 
     def _ask_approval(self, actor: Actor, request: DeletionRequest, reason: str, rule: str) -> None:
         now = self.deps.clock()

@@ -16,6 +16,7 @@ from handlers import blocks, messages
 from handlers.deletion.base import FlowBase, Outcome
 from handlers.deps import Actor
 from handlers.messages import esc, region_label
+from handlers.tokens import NeedsRelink, RefreshUnavailable
 from storage import (
     DELETED,
     FAILED,
@@ -146,8 +147,33 @@ class DeleteSteps(FlowBase):
         by = by or f"<@{actor.user_id}>"
         try:
             link = self.store.get_link(request.workspace, request.requester_id)
+            if link is not None and link.region == request.region:
+                link = self.tokens.fresh(link)  # refreshed once, under the link's lock
         except LinkUnreadable:
             link = None
+        except NeedsRelink as problem:
+            link = None
+            if problem.reason == "refresh refused":
+                reason = "Coveo refused to renew your sign-in since the card was posted."
+                return Outcome(
+                    FAILED,
+                    None,
+                    None,
+                    "REFRESH_REFUSED",
+                    reason,
+                    messages.link_problem_at_confirm(reason),
+                    True,
+                )
+        except RefreshUnavailable:
+            reason = "Coveo could not be reached to renew your sign-in, so nothing was sent."
+            return Outcome(
+                FAILED,
+                None,
+                None,
+                "REFRESH_UNAVAILABLE",
+                reason,
+                f":x: Not deleted: {reason} Try again in a minute.",
+            )
         if link is None or not link.usable:
             reason = "your Coveo link was removed or refused since the card was posted."
             return Outcome(

@@ -119,7 +119,7 @@ class RequestSteps(FlowBase):
             detail=explanation.summary,
         )
         if explanation.relink:
-            self.tell(actor, text, blocks.build_link_prompt(text))
+            self.prompt_link(actor, text, link.region)
         else:
             self.tell(actor, text)
 

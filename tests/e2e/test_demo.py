@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -32,13 +33,16 @@ def test_demo_tells_the_whole_story_and_exits_0_quickly() -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert elapsed < 30, elapsed
-    assert "▶ alice links her Coveo token" in out
+    assert "▶ alice links her Coveo account with Sign in with Coveo" in out
+    assert (
+        "the browser shows: Linked as alice@example.com (region US), you can close this tab" in out
+    )
     assert "Linked as alice@example.com (region US)" in out
     assert "`204 No Content` — organization *Example Production (US)*" in out
     assert "HTTP 403 `ACCESS_DENIED`" in out and "*Organization - Edit* privilege" in out
     assert "Linked as bob@example.com (region US)" in out
     assert "Expired — nothing was deleted" in out
-    assert "[1] Confirm deletion (danger)   [2] Cancel" in out
+    assert re.search(r"\[(\d+)\] Confirm deletion \(danger\)   \[\d+\] Cancel", out)
     # the story is told in order
     assert out.index("204 No Content") < out.index("HTTP 403") < out.index("Expired — nothing")
     last = out.strip().splitlines()[-1]
