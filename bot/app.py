@@ -124,7 +124,7 @@ def create_app(
         OSError / ValueError: the database or generated key file cannot be used.
     """
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
-    store = Store(config.db_path, TokenCipher(keys))
+    store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
     client = WebClient(
         token=config.slack_bot_token,

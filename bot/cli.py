@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
+from bot.audit_cli import add_audit_parser, run_audit
 from bot.config import Config, ConfigError, load_config, read_environment
 from bot.policy import PolicyError, load_policy
 
@@ -138,6 +139,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         "--confirm-timeout", type=int, default=120, help="seconds a card stays confirmable"
     )
     console.add_argument("--color", action="store_true", help="use ANSI colours")
+    add_audit_parser(sub, [env_file])
     args = parser.parse_args(argv)
 
     if args.command == "generate-key":
@@ -160,6 +162,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"delete-org-bot: --env-file {env_path}: no such file", file=sys.stderr)
         return 2
     env = dict(environ) if environ is not None else read_environment(env_path)
+    if args.command == "audit":
+        return run_audit(args, env)
     try:
         config = load_config(env)
     except ConfigError as error:

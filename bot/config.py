@@ -25,6 +25,11 @@ is marked expired within 30 s of its deadline."""
 DEFAULT_PORT = 3000
 DEFAULT_DB = "delete-org-bot.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+AUDIT_KEY_MIN_CHARS = 32
+"""Shortest ``DELETE_ORG_AUDIT_KEY`` accepted (``generate-key`` prints 44 characters)."""
+RETENTION_HOURS_RANGE = (1, 8760)
+"""Allowed ``DELETE_ORG_RESPONSE_URL_RETENTION_HOURS`` values (1 hour to 1 year)."""
 
 
 PLACEHOLDER_BOT_TOKEN = "xoxb-CHANGEME"
@@ -61,6 +66,10 @@ class Config:
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
     log_level: str = "INFO"
     policy_path: Path | None = None
+    log_format: str = "text"
+    audit_key: bytes | None = field(default=None, repr=False)
+    response_url_retention_hours: int | None = None
+    """Hours after a request ended when its encrypted response URL is cleared (None: kept)."""
 
     @property
     def socket_mode(self) -> bool:
@@ -195,6 +204,23 @@ def load_config(environ: Mapping[str, str]) -> Config:
     if level not in LOG_LEVELS:
         problems.append("LOG_LEVEL must be one of " + ", ".join(LOG_LEVELS))
 
+    log_format = (environ.get("LOG_FORMAT", "").strip() or "text").lower()
+    if log_format not in LOG_FORMATS:
+        problems.append("LOG_FORMAT must be one of " + ", ".join(LOG_FORMATS))
+    audit_key = _audit_key(environ, problems)
+    retention: int | None = None
+    if environ.get("DELETE_ORG_RESPONSE_URL_RETENTION_HOURS", "").strip():
+        low, high = RETENTION_HOURS_RANGE
+        retention = _int_in_range(
+            environ,
+            "DELETE_ORG_RESPONSE_URL_RETENTION_HOURS",
+            24,
+            low,
+            high,
+            problems,
+            unit="a whole number of hours",
+        )
+
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -211,7 +237,37 @@ def load_config(environ: Mapping[str, str]) -> Config:
         sweep_interval=sweep,
         log_level=level,
         policy_path=policy_path,
+        log_format=log_format,
+        audit_key=audit_key,
+        response_url_retention_hours=retention,
     )
+
+
+def _audit_key(environ: Mapping[str, str], problems: list[str]) -> bytes | None:
+    raw = environ.get("DELETE_ORG_AUDIT_KEY", "").strip()
+    if not raw:
+        return None
+    if len(raw) < AUDIT_KEY_MIN_CHARS:
+        problems.append(
+            f"DELETE_ORG_AUDIT_KEY must be at least {AUDIT_KEY_MIN_CHARS} characters;"
+            " make one with `delete-org-bot generate-key`"
+        )
+        return None
+    return raw.encode("utf-8")
+
+
+def load_audit_settings(environ: Mapping[str, str]) -> tuple[Path, bytes | None]:
+    """The database path and audit key for the ``audit`` commands, which need no Slack
+    tokens: ``DELETE_ORG_DB`` (default ``delete-org-bot.db``) and ``DELETE_ORG_AUDIT_KEY``.
+
+    Raises:
+        ConfigError: the audit key is too short.
+    """
+    problems: list[str] = []
+    key = _audit_key(environ, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Path(environ.get("DELETE_ORG_DB", "").strip() or DEFAULT_DB), key
 
 
 def read_environment(env_file: str | None = None) -> dict[str, str]:

@@ -18,7 +18,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from sqlite_utils import Database
 
 from bot.clock import from_iso, to_iso
 from bot.crypto import DecryptionError, TokenCipher
+from storage.audit import AUDIT_FIELDS, append_event
 from storage.migrations import migrations
 
 BUSY_TIMEOUT_SECONDS = 15.0
@@ -168,13 +169,25 @@ def _opt_time(value: str | None) -> datetime | None:
 class Store:
     """All persistent state of the app, in one SQLite file.
 
-    ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest.
+    ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;
+    ``audit_key`` (``DELETE_ORG_AUDIT_KEY``) makes the audit hash chain an HMAC chain;
+    ``on_audit`` is called with each audit row's fields once its transaction committed
+    (metrics and the event log line).
     Safe to share between threads and between processes using the same file.
     """
 
-    def __init__(self, path: Path | str, cipher: TokenCipher) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        cipher: TokenCipher,
+        *,
+        audit_key: bytes | None = None,
+        on_audit: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._cipher = cipher
+        self._audit_key = audit_key
+        self._on_audit = on_audit
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -224,6 +237,7 @@ class Store:
         """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``), so a
         concurrent writer waits for the busy timeout instead of failing on lock upgrade."""
         db = self._db()
+        self._local.committed_events = []
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -231,6 +245,10 @@ class Store:
             db.conn.execute("ROLLBACK")
             raise
         db.conn.execute("COMMIT")
+        events, self._local.committed_events = self._local.committed_events, []
+        if self._on_audit is not None:
+            for values in events:
+                self._on_audit(values)  # after COMMIT: a rolled-back event is never reported
 
     def close(self) -> None:
         """Close every connection this store opened, in every thread."""
@@ -241,28 +259,14 @@ class Store:
         self._local = threading.local()
 
     # -- audit -------------------------------------------------------------------------------
-    @staticmethod
-    def _audit(db: Database, now: datetime, event: str, **fields: Any) -> None:
-        db.execute(
-            "INSERT INTO audit_events (at, event, workspace, actor_id, request_id, org_id, region,"
-            " from_state, to_state, http_status, coveo_request_id, detail) VALUES"
-            " (:at, :event, :workspace, :actor_id, :request_id, :org_id, :region, :from_state,"
-            " :to_state, :http_status, :coveo_request_id, :detail)",
-            {
-                "at": to_iso(now),
-                "event": event,
-                "workspace": fields.get("workspace"),
-                "actor_id": fields.get("actor_id"),
-                "request_id": fields.get("request_id"),
-                "org_id": fields.get("org_id"),
-                "region": fields.get("region"),
-                "from_state": fields.get("from_state"),
-                "to_state": fields.get("to_state"),
-                "http_status": fields.get("http_status"),
-                "coveo_request_id": fields.get("coveo_request_id"),
-                "detail": fields.get("detail"),
-            },
-        )
+    def _audit(self, db: Database, now: datetime, event: str, **fields: Any) -> None:
+        """The one writer of audit rows: chained to the previous row inside the caller's
+        write transaction (``storage.audit.append_event``), then reported to the listener."""
+        values = {name: fields.get(name) for name in AUDIT_FIELDS}
+        values.update(at=to_iso(now), event=event)
+        append_event(db.conn, self._audit_key, values)
+        if self._on_audit is not None:
+            self._local.committed_events = [*getattr(self._local, "committed_events", []), values]
 
     def record_event(
         self,

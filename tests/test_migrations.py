@@ -74,6 +74,7 @@ def test_migration_is_recorded_once(db: Database) -> None:
         ("delete_org_bot", "m002_outbox_and_instances"),
         ("delete_org_bot", "m003_guardrails"),
         ("delete_org_bot", "m004_attempts_index"),
+        ("delete_org_bot", "m006_issue12_audit_chain"),
     ]
     assert rows[0][2].endswith("+00:00")
 
@@ -87,6 +88,7 @@ def test_expected_tables_exist(db: Database) -> None:
         "outbox",
         "instances",
         "freeze",
+        "audit_chain",
         "_sqlite_migrations",
     }
     assert db.table("links").pks == ["workspace", "user_id"]
@@ -116,6 +118,7 @@ def test_expected_tables_exist(db: Database) -> None:
             "WHERE state = 'pending'",
         ),
         ("audit_events", "idx_audit_events_request_id", ["request_id"], 0, None),
+        ("audit_events", "idx_audit_events_event", ["event"], 0, None),
     ],
 )
 def test_expected_indexes_exist(

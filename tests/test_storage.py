@@ -887,6 +887,7 @@ def test_two_stores_migrating_a_fresh_file_at_once_both_come_up(
             ("m002_outbox_and_instances",),
             ("m003_guardrails",),
             ("m004_attempts_index",),
+            ("m006_issue12_audit_chain",),
         ]
 
 
