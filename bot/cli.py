@@ -16,19 +16,10 @@ from slack_sdk.errors import SlackClientError
 
 from bot.audit_cli import add_audit_parser, run_audit
 from bot.config import Config, ConfigError, load_config, read_environment
+from bot.logsetup import setup_logging
 from bot.policy import PolicyError, load_policy
 
 logger = logging.getLogger("bot")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO; keep the app's log about the app.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
@@ -181,5 +172,5 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         mode = "Socket Mode" if config.socket_mode else "HTTP mode"
         print(f"configuration OK ({mode}; {policy})")
         return 0
-    _setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     return run(config)

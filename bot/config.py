@@ -28,8 +28,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 AUDIT_KEY_MIN_CHARS = 32
 """Shortest ``DELETE_ORG_AUDIT_KEY`` accepted (``generate-key`` prints 44 characters)."""
-RETENTION_HOURS_RANGE = (1, 8760)
-"""Allowed ``DELETE_ORG_RESPONSE_URL_RETENTION_HOURS`` values (1 hour to 1 year)."""
 
 
 PLACEHOLDER_BOT_TOKEN = "xoxb-CHANGEME"
@@ -68,8 +66,6 @@ class Config:
     policy_path: Path | None = None
     log_format: str = "text"
     audit_key: bytes | None = field(default=None, repr=False)
-    response_url_retention_hours: int | None = None
-    """Hours after a request ended when its encrypted response URL is cleared (None: kept)."""
 
     @property
     def socket_mode(self) -> bool:
@@ -208,18 +204,6 @@ def load_config(environ: Mapping[str, str]) -> Config:
     if log_format not in LOG_FORMATS:
         problems.append("LOG_FORMAT must be one of " + ", ".join(LOG_FORMATS))
     audit_key = _audit_key(environ, problems)
-    retention: int | None = None
-    if environ.get("DELETE_ORG_RESPONSE_URL_RETENTION_HOURS", "").strip():
-        low, high = RETENTION_HOURS_RANGE
-        retention = _int_in_range(
-            environ,
-            "DELETE_ORG_RESPONSE_URL_RETENTION_HOURS",
-            24,
-            low,
-            high,
-            problems,
-            unit="a whole number of hours",
-        )
 
     if problems:
         raise ConfigError(problems)
@@ -239,7 +223,6 @@ def load_config(environ: Mapping[str, str]) -> Config:
         policy_path=policy_path,
         log_format=log_format,
         audit_key=audit_key,
-        response_url_retention_hours=retention,
     )
 
 
