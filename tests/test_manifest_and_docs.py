@@ -40,7 +40,9 @@ def test_manifest_enables_interactivity_and_socket_mode() -> None:
 
 def _variables_read_by_config() -> set[str]:
     source = Path(config_module.__file__).read_text()
-    return set(re.findall(r'"((?:SLACK|COVEO|DELETE_ORG)_[A-Z_]+|PORT|HOST|LOG_LEVEL|LOG_FORMAT)"', source))
+    return set(
+        re.findall(r'"((?:SLACK|COVEO|DELETE_ORG)_[A-Z_]+|PORT|HOST|LOG_LEVEL|LOG_FORMAT)"', source)
+    )
 
 
 def test_env_example_lists_every_variable_with_required_or_optional() -> None:
