@@ -144,7 +144,7 @@ def create_app(
     client = make_slack_client(config)
     verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
-    store = Store(config.db_path, TokenCipher(keys))
+    store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
     executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="listener")
     urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
+from bot.audit_cli import add_audit_parser, run_audit
 from bot.config import CONFIRM_TIMEOUT_RANGE, Config, ConfigError, load_config, read_environment
 from bot.logsetup import setup_logging
 from bot.policy import PolicyError
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     console.add_argument("--color", action="store_true", help="use ANSI colours")
     console.set_defaults(handler=_console_command)
+    add_audit_parser(sub, [env_file]).set_defaults(handler=_audit_command)
     return parser
 
 
@@ -222,13 +224,28 @@ def _console_command(args: argparse.Namespace, environ: Mapping[str, str] | None
     return run_console(user=args.user, confirm_timeout=args.confirm_timeout, colour=args.color)
 
 
-def _load(args: argparse.Namespace, environ: Mapping[str, str] | None) -> Config | int:
-    """The validated configuration, or the exit code after saying what is wrong."""
+def _environment(
+    args: argparse.Namespace, environ: Mapping[str, str] | None
+) -> dict[str, str] | int:
+    """The environment (``environ``, or the process's plus ``--env-file``), or the exit code
+    after saying the env file is missing."""
     env_path = getattr(args, "env_file", None)
     if env_path and not Path(env_path).is_file():
         print(f"delete-org-bot: --env-file {env_path}: no such file", file=sys.stderr)
         return 2
-    env = dict(environ) if environ is not None else read_environment(env_path)
+    return dict(environ) if environ is not None else read_environment(env_path)
+
+
+def _audit_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    env = _environment(args, environ)
+    return env if isinstance(env, int) else run_audit(args, env)
+
+
+def _load(args: argparse.Namespace, environ: Mapping[str, str] | None) -> Config | int:
+    """The validated configuration, or the exit code after saying what is wrong."""
+    env = _environment(args, environ)
+    if isinstance(env, int):
+        return env
     try:
         return load_config(env)
     except ConfigError as error:
@@ -255,7 +272,7 @@ def _run_command(args: argparse.Namespace, environ: Mapping[str, str] | None) ->
     config = _load(args, environ)
     if isinstance(config, int):
         return config
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     return run(config)
 
 

@@ -32,6 +32,9 @@ OAUTH_CALLBACK_PATH = "/coveo/oauth/callback"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 """Hosts for which ``PUBLIC_URL`` may be plain ``http://`` (local tests and the demo: the
 browser and the app are on the same machine, RFC 8252 §7.3)."""
+LOG_FORMATS = ("text", "json")
+AUDIT_KEY_MIN_CHARS = 32
+"""Shortest ``DELETE_ORG_AUDIT_KEY`` accepted (``generate-key`` prints 44 characters)."""
 
 
 PLACEHOLDER_BOT_TOKEN = "xoxb-CHANGEME"
@@ -82,6 +85,9 @@ class Config:
     def oauth_redirect_uri(self) -> str | None:
         """``{PUBLIC_URL}/coveo/oauth/callback``: the redirect URI to register with Coveo."""
         return self.public_url + OAUTH_CALLBACK_PATH if self.public_url else None
+
+    log_format: str = "text"
+    audit_key: bytes | None = field(default=None, repr=False)
 
     @property
     def socket_mode(self) -> bool:
@@ -262,6 +268,11 @@ def load_config(environ: Mapping[str, str]) -> Config:
     if level not in LOG_LEVELS:
         problems.append("LOG_LEVEL must be one of " + ", ".join(LOG_LEVELS))
 
+    log_format = (environ.get("LOG_FORMAT", "").strip() or "text").lower()
+    if log_format not in LOG_FORMATS:
+        problems.append("LOG_FORMAT must be one of " + ", ".join(LOG_FORMATS))
+    audit_key = _audit_key(environ, problems)
+
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -281,7 +292,36 @@ def load_config(environ: Mapping[str, str]) -> Config:
         oauth_client_id=client_id,
         oauth_client_secret=client_secret,
         public_url=public_url,
+        log_format=log_format,
+        audit_key=audit_key,
     )
+
+
+def _audit_key(environ: Mapping[str, str], problems: list[str]) -> bytes | None:
+    raw = environ.get("DELETE_ORG_AUDIT_KEY", "").strip()
+    if not raw:
+        return None
+    if len(raw) < AUDIT_KEY_MIN_CHARS:
+        problems.append(
+            f"DELETE_ORG_AUDIT_KEY must be at least {AUDIT_KEY_MIN_CHARS} characters;"
+            " make one with `delete-org-bot generate-key`"
+        )
+        return None
+    return raw.encode("utf-8")
+
+
+def load_audit_settings(environ: Mapping[str, str]) -> tuple[Path, bytes | None]:
+    """The database path and audit key for the ``audit`` commands, which need no Slack
+    tokens: ``DELETE_ORG_DB`` (default ``delete-org-bot.db``) and ``DELETE_ORG_AUDIT_KEY``.
+
+    Raises:
+        ConfigError: the audit key is too short.
+    """
+    problems: list[str] = []
+    key = _audit_key(environ, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Path(environ.get("DELETE_ORG_DB", "").strip() or DEFAULT_DB), key
 
 
 def read_environment(env_file: str | None = None) -> dict[str, str]:

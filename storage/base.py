@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from bot.clock import from_iso, to_iso
 from bot.crypto import DecryptionError, TokenCipher
+from storage.audit_chain import AUDIT_FIELDS, append_event
 from storage.migrations import migrations
 from storage.model import (
     DeletionRequest,
@@ -34,9 +35,18 @@ class StoreBase:
     ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest.
     """
 
-    def __init__(self, path: Path | str, cipher: TokenCipher) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        cipher: TokenCipher,
+        *,
+        audit_key: bytes | None = None,
+        on_audit: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._cipher = cipher
+        self._audit_key = audit_key
+        self._on_audit = on_audit
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -87,6 +97,7 @@ class StoreBase:
         """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``), so a
         concurrent writer waits for the busy timeout instead of failing on lock upgrade."""
         db = self._db()
+        self._local.committed_events = []
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -94,6 +105,10 @@ class StoreBase:
             db.conn.execute("ROLLBACK")
             raise
         db.conn.execute("COMMIT")
+        events, self._local.committed_events = self._local.committed_events, []
+        if self._on_audit is not None:
+            for values in events:
+                self._on_audit(values)  # after COMMIT: a rolled-back event is never reported
 
     def close(self) -> None:
         """Close every connection this store opened, in every thread."""
@@ -103,28 +118,14 @@ class StoreBase:
             self._all.clear()
         self._local = threading.local()
 
-    @staticmethod
-    def _audit(db: Database, now: datetime, event: str, **fields: Any) -> None:
-        db.execute(
-            "INSERT INTO audit_events (at, event, workspace, actor_id, request_id, org_id, region,"
-            " from_state, to_state, http_status, coveo_request_id, detail) VALUES"
-            " (:at, :event, :workspace, :actor_id, :request_id, :org_id, :region, :from_state,"
-            " :to_state, :http_status, :coveo_request_id, :detail)",
-            {
-                "at": to_iso(now),
-                "event": event,
-                "workspace": fields.get("workspace"),
-                "actor_id": fields.get("actor_id"),
-                "request_id": fields.get("request_id"),
-                "org_id": fields.get("org_id"),
-                "region": fields.get("region"),
-                "from_state": fields.get("from_state"),
-                "to_state": fields.get("to_state"),
-                "http_status": fields.get("http_status"),
-                "coveo_request_id": fields.get("coveo_request_id"),
-                "detail": fields.get("detail"),
-            },
-        )
+    def _audit(self, db: Database, now: datetime, event: str, **fields: Any) -> None:
+        """The one writer of audit rows: chained to the previous row inside the caller's
+        write transaction (``storage.audit_chain.append_event``), then reported to the listener."""
+        values = {name: fields.get(name) for name in AUDIT_FIELDS}
+        values.update(at=to_iso(now), event=event)
+        append_event(db.conn, self._audit_key, values)
+        if self._on_audit is not None:
+            self._local.committed_events = [*getattr(self._local, "committed_events", []), values]
 
     def _row_to_request(
         self, row: sqlite3.Row | tuple[Any, ...], names: Sequence[str]

@@ -220,3 +220,29 @@ def m005_issue10_oauth(db: Database) -> None:
     links.add_column("auth_kind", str)
     links.add_column("refresh_lock_owner", str)
     links.add_column("refresh_lock_until", str)
+
+
+@migrations()
+def m006_issue12_audit_chain(db: Database) -> None:
+    """Hash-chain the audit log from here on (``storage.audit_chain``): ``prev_hash`` and ``hash``
+    per row, and the one-row ``audit_chain`` table with the chain's head and the seal (a
+    SHA-256 chain) over the rows written before it, so those cannot be edited unseen either."""
+    from storage.audit_chain import AUDIT_FIELDS, seal_rows
+
+    table = db.table("audit_events")
+    table.add_column("prev_hash", str)
+    table.add_column("hash", str)
+    table.create_index(["event"], if_not_exists=True)
+    anchor = db.execute("SELECT COALESCE(MAX(id), 0) FROM audit_events").fetchone()[0]
+    cols = ", ".join(("id", *AUDIT_FIELDS))
+    seal = seal_rows(db.execute(f"SELECT {cols} FROM audit_events ORDER BY id"))  # noqa: S608
+    db.table("audit_chain").create(
+        {"id": int, "anchor_id": int, "seal_hash": str, "head_id": int, "head_hash": str},
+        pk="id",
+        not_null={"anchor_id", "seal_hash", "head_id", "head_hash"},
+    )
+    db.execute(
+        "INSERT INTO audit_chain (id, anchor_id, seal_hash, head_id, head_hash) "
+        "VALUES (1, ?, ?, ?, ?)",
+        (anchor, seal, anchor, seal),
+    )

@@ -67,8 +67,7 @@ class _Backend(Protocol):
 
     def _write(self) -> AbstractContextManager[Database]: ...
 
-    @staticmethod
-    def _audit(db: Database, now: datetime, event: str, **fields: Any) -> None: ...
+    def _audit(self, db: Database, now: datetime, event: str, **fields: Any) -> None: ...
 
 
 def state_digest(state: str) -> str:

@@ -41,7 +41,10 @@ def test_manifest_enables_interactivity_and_socket_mode() -> None:
 def _variables_read_by_config() -> set[str]:
     source = Path(config_module.__file__).read_text()
     return set(
-        re.findall(r'"((?:SLACK|COVEO|DELETE_ORG)_[A-Z_]+|PORT|HOST|LOG_LEVEL|PUBLIC_URL)"', source)
+        re.findall(
+            r'"((?:SLACK|COVEO|DELETE_ORG)_[A-Z_]+|PORT|HOST|LOG_LEVEL|LOG_FORMAT|PUBLIC_URL)"',
+            source,
+        )
     )
 
 

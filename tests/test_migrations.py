@@ -75,6 +75,7 @@ def test_migration_is_recorded_once(db: Database) -> None:
         ("delete_org_bot", "m003_guardrails"),
         ("delete_org_bot", "m004_attempts_index"),
         ("delete_org_bot", "m005_issue10_oauth"),
+        ("delete_org_bot", "m006_issue12_audit_chain"),
     ]
     assert rows[0][2].endswith("+00:00")
 
@@ -89,6 +90,7 @@ def test_expected_tables_exist(db: Database) -> None:
         "instances",
         "freeze",
         "oauth_states",
+        "audit_chain",
         "_sqlite_migrations",
     }
     assert db.table("links").pks == ["workspace", "user_id"]
@@ -118,6 +120,7 @@ def test_expected_tables_exist(db: Database) -> None:
             "WHERE state = 'pending'",
         ),
         ("audit_events", "idx_audit_events_request_id", ["request_id"], 0, None),
+        ("audit_events", "idx_audit_events_event", ["event"], 0, None),
     ],
 )
 def test_expected_indexes_exist(
