@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -33,6 +34,19 @@ SIGNING_SECRET = "test-signing-secret-not-real"
 CHANNEL = "C0GENERAL01"
 ALICE = "U0ALICE0001"
 BOB = "U0BOB000001"
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger() -> Iterator[None]:
+    """Tests that run the CLI call ``setup_logging`` (root at DEBUG, a handler): put the root
+    logger back after each test, so later tests see the default logging set-up."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
