@@ -43,7 +43,7 @@ def test_sdk_request_lines_lose_their_bodies_and_response_urls() -> None:
 def test_own_lines_keep_their_text_but_lose_tokens_and_response_urls() -> None:
     record = _filtered(
         "handlers.delivery",
-        "posting to %s with xoxb-123-456-abc failed",
+        "posting to %s with xoxb-test-123-456-abc failed",
         "http://127.0.0.1:9/hooks/tok",
     )
     message = record.getMessage()
