@@ -85,7 +85,7 @@ def rotate_key(config: Config, *, out: TextIO, err: TextIO) -> int:
         )
         return 2
     try:
-        store = Store(config.db_path, TokenCipher(keys))
+        store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
     except (sqlite3.Error, ValueError) as error:
         print(f"delete-org-bot: cannot open {config.db_path}: {error}", file=err)
         return 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -41,12 +41,10 @@ class StoreBase:
         cipher: TokenCipher,
         *,
         audit_key: bytes | None = None,
-        on_audit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self._cipher = cipher
         self._audit_key = audit_key
-        self._on_audit = on_audit
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -97,7 +95,6 @@ class StoreBase:
         """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``), so a
         concurrent writer waits for the busy timeout instead of failing on lock upgrade."""
         db = self._db()
-        self._local.committed_events = []
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -105,10 +102,6 @@ class StoreBase:
             db.conn.execute("ROLLBACK")
             raise
         db.conn.execute("COMMIT")
-        events, self._local.committed_events = self._local.committed_events, []
-        if self._on_audit is not None:
-            for values in events:
-                self._on_audit(values)  # after COMMIT: a rolled-back event is never reported
 
     def close(self) -> None:
         """Close every connection this store opened, in every thread."""
@@ -120,12 +113,10 @@ class StoreBase:
 
     def _audit(self, db: Database, now: datetime, event: str, **fields: Any) -> None:
         """The one writer of audit rows: chained to the previous row inside the caller's
-        write transaction (``storage.audit_chain.append_event``), then reported to the listener."""
+        write transaction (``storage.audit_chain.append_event``)."""
         values = {name: fields.get(name) for name in AUDIT_FIELDS}
         values.update(at=to_iso(now), event=event)
         append_event(db.conn, self._audit_key, values)
-        if self._on_audit is not None:
-            self._local.committed_events = [*getattr(self._local, "committed_events", []), values]
 
     def _row_to_request(
         self, row: sqlite3.Row | tuple[Any, ...], names: Sequence[str]

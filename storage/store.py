@@ -28,8 +28,6 @@ class Store(LinkStore, RequestStore, TransitionStore, AuditStore, OutboxStore, I
     """All persistent state of the app, in one SQLite file.
 
     ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;
-    ``audit_key`` (``DELETE_ORG_AUDIT_KEY``) makes the audit hash chain an HMAC chain;
-    ``on_audit`` is called with each audit row's fields once its transaction committed
-    (metrics and the event log line).
+    ``audit_key`` (``DELETE_ORG_AUDIT_KEY``) makes the audit hash chain an HMAC chain.
     Safe to share between threads and between processes using the same file.
     """
