@@ -33,8 +33,9 @@ Observe = Callable[[str, str, float], None]
 
 
 def endpoint_of(request: httpx.Request) -> str:
-    """The template of ``request``'s method and path (see :data:`ENDPOINTS`), else ``other``."""
-    path = request.url.path
+    """The template of ``request``'s method and path (see :data:`ENDPOINTS`), else ``other``.
+    Matched on the path as sent (percent-encoded), where an ID is always one segment."""
+    path = request.url.raw_path.decode("ascii", "replace").split("?", 1)[0]
     for method, pattern, template in ENDPOINTS:
         if request.method == method and pattern.search(path):
             return template
