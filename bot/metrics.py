@@ -96,9 +96,10 @@ class StoreCollector:
     """Gauges read from the store at each scrape (a few COUNT queries): outbox depth and the
     age of its oldest pending delivery, live requests, links by status, the freeze.
 
-    A failed read (``sqlite3.Error``: locked past the busy timeout, disk error, closed file) is
-    logged and counted in ``scrape_errors``; that scrape then has no store gauges, and still
-    answers 200 with every other metric. ``clock`` gives now (aware UTC) for the age."""
+    A failed read (``sqlite3.Error``: locked past the busy timeout, disk error; ``ValueError``:
+    a stored time that cannot be parsed) is logged and counted in ``scrape_errors``; that
+    scrape then has no store gauges, and still answers 200 with every other metric. ``clock``
+    gives now (aware UTC) for the age."""
 
     def __init__(
         self, store: StatsSource, clock: Callable[[], datetime], scrape_errors: Counter
@@ -118,7 +119,7 @@ class StoreCollector:
             live = self._store.live_request_count()
             links = self._store.link_counts()
             frozen = self._store.freeze_state() is not None
-        except sqlite3.Error as error:
+        except (sqlite3.Error, ValueError) as error:  # ValueError: an unreadable stored time
             logger.warning("metrics: could not read the store: %s: %s", type(error).__name__, error)
             self._errors.inc()
             return []

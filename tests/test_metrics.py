@@ -116,11 +116,14 @@ def test_store_gauges_read_at_scrape_time(store: Store) -> None:
     assert later.value("delete_org_scrape_errors_total") == 0
 
 
-class _LockedStore:
-    """A store whose every read fails as a locked database does."""
+class _BrokenStore:
+    """A store whose first read fails with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
     def outbox_pending(self) -> tuple[int, datetime | None]:
-        raise sqlite3.OperationalError("database is locked")
+        raise self.error
 
     def live_request_count(self) -> int:  # pragma: no cover - never reached
         return 0
@@ -132,11 +135,18 @@ class _LockedStore:
         return None
 
 
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [
+        (sqlite3.OperationalError("database is locked"), "OperationalError: database is locked"),
+        (ValueError("Invalid isoformat string: 'yesterday'"), "ValueError: Invalid isoformat"),
+    ],
+)
 def test_a_store_that_cannot_be_read_is_logged_counted_and_still_answers_200(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, error: Exception, logged: str
 ) -> None:
     metrics = Metrics(version="1")
-    metrics.watch_store(_LockedStore(), lambda: NOW)
+    metrics.watch_store(_BrokenStore(error), lambda: NOW)
     metrics.on_audit({"event": "cancelled"})
     statuses: list[str] = []
     body = b"".join(
@@ -150,7 +160,7 @@ def test_a_store_that_cannot_be_read_is_logged_counted_and_still_answers_200(
     assert scraped.value("delete_org_scrape_errors_total") == 1  # counted in the same scrape
     assert not scraped.has("delete_org_outbox_pending")
     assert scraped.value("delete_org_requests_total", outcome="cancelled") == 1
-    assert "could not read the store: OperationalError: database is locked" in caplog.text
+    assert f"could not read the store: {logged}" in caplog.text
     assert _text(metrics).value("delete_org_scrape_errors_total") == 2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def test_on_audit_hears_each_committed_row_after_commit(heard: Any, tmp_path: Pa
 
     def check(values: dict[str, Any]) -> None:
         # Another connection already sees the row: the callback runs after COMMIT.
-        with sqlite3.connect(tmp_path / "hook.db") as other:
+        with closing(sqlite3.connect(tmp_path / "hook.db")) as other:
             count = other.execute(
                 "SELECT COUNT(*) FROM audit_events WHERE event = ?", [values["event"]]
             ).fetchone()[0]

@@ -155,6 +155,21 @@ def test_an_unreachable_coveo_counts_error(e2e: Harness) -> None:
     assert _outcomes(before, after) == {"preview_failed": 1}
 
 
+def test_a_forged_request_is_not_timed_as_an_ack(e2e: Harness) -> None:
+    import httpx
+
+    before = scrape(e2e.app.url)
+    forged = httpx.post(
+        f"{e2e.app.url}/slack/events",
+        data={"command": "/delete-org", "text": PROD, "user_id": ALICE},
+        headers={"X-Slack-Request-Timestamp": "1", "X-Slack-Signature": "v0=00"},
+    )
+    assert forged.status_code == 401
+    e2e.slack.send_command(ALICE, CHANNEL, "help")
+    after = _settled(e2e, lambda s: delta(before, s, ACKS, kind="slash_command") >= 1)
+    assert delta(before, after, ACKS, kind="slash_command") == 1
+
+
 def test_the_freeze_gauge_follows_the_store(e2e: Harness) -> None:
     assert scrape(e2e.app.url).value("delete_org_frozen") == 0
     e2e.store.set_freeze(frozen=True, by_user="U0ADMIN0001", reason="audit", now=e2e.clock())
