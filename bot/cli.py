@@ -85,7 +85,7 @@ def run(config: Config) -> int:
             side_thread = ServerThread(server, name="http").start()
             handler = SocketModeHandler(runtime.app, config.slack_app_token)
             logger.info(
-                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz",
+                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz and /metrics",
                 config.host,
                 side_thread.port,
             )
