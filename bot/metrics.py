@@ -68,28 +68,26 @@ def outcome_of(values: dict[str, Any]) -> str | None:
 
     A ``refused`` row whose detail names a policy rule (``rule …``, written by the guard's
     refusals) is ``refused``; the other ``refused`` rows are previews Coveo could not give
-    (``preview_failed``: not found, no access, unreachable)."""
+    (``preview_failed``: not found, no access, unreachable). ``tests/e2e/test_metrics_flows.py``
+    runs both kinds, so a change of that detail's wording shows there."""
     event = values.get("event")
-    if event == "refused":
-        detail = values.get("detail")
-        return (
-            "refused"
-            if isinstance(detail, str) and detail.startswith("rule ")
-            else ("preview_failed")
-        )
-    return _AUDIT_OUTCOMES.get(str(event))
+    if event != "refused":
+        return _AUDIT_OUTCOMES.get(str(event))
+    detail = values.get("detail")
+    by_rule = isinstance(detail, str) and detail.startswith("rule ")
+    return "refused" if by_rule else "preview_failed"
 
 
 class StatsSource(Protocol):
     """What the scrape-time gauges read (``storage.stats.StatsStore`` and the freeze)."""
 
-    def outbox_pending(self) -> tuple[int, datetime | None]: ...  # noqa: D102
+    def outbox_pending(self) -> tuple[int, datetime | None]: ...
 
-    def live_request_count(self) -> int: ...  # noqa: D102
+    def live_request_count(self) -> int: ...
 
-    def link_counts(self) -> dict[str, int]: ...  # noqa: D102
+    def link_counts(self) -> dict[str, int]: ...
 
-    def freeze_state(self) -> tuple[str, str | None, datetime] | None: ...  # noqa: D102
+    def freeze_state(self) -> tuple[str, str | None, datetime] | None: ...
 
 
 class StoreCollector:
@@ -182,7 +180,7 @@ class Metrics:
         registry = self.registry
         self.requests = Counter(
             "delete_org_requests_total",
-            "Deletion requests by how they ended (refused: by a policy rule).",
+            "Deletion requests by outcome (refused: by a policy rule; see the README).",
             ["outcome"],
             registry=registry,
         )

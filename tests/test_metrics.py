@@ -17,13 +17,14 @@ from scrape import Scrape
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
-from test_storage import T0, new_request, save_link
+from test_storage import ALICE, BOB, T0, new_request, save_link
 
+from bot.crypto import TokenCipher
 from bot.emulator.slack import FakeSlack
 from bot.metrics import LISTENER_KINDS, OUTCOMES, Metrics, outcome_of
 from bot.metrics_coveo import MeteredTransport, endpoint_of, instrument, status_class
 from bot.metrics_slack import WebApiCallCounter, listener_kind, method_of
-from storage import Store
+from storage import DELETED, FAILED, FINAL_STATES, UNKNOWN, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -62,6 +63,55 @@ def _text(metrics: Metrics) -> Scrape:
 def test_outcome_of_each_audit_event(event: str, detail: str | None, outcome: str | None) -> None:
     assert outcome_of({"event": event, "detail": detail}) == outcome
     assert outcome is None or outcome in OUTCOMES
+
+
+def test_every_transition_into_a_final_state_counts_that_state(
+    tmp_path: Path, cipher: TokenCipher
+) -> None:
+    """Each store operation that ends a request is counted once, under its final state."""
+    metrics = Metrics(version="1")
+    store = Store(tmp_path / "final.db", cipher, on_audit=metrics.on_audit)
+    later = T0 + timedelta(seconds=1)
+    try:
+        for number, outcome in enumerate((DELETED, FAILED, UNKNOWN)):
+            request = new_request(store, org_id=f"finish{number}")
+            store.start_deletion(request.id, ALICE, later)
+            store.finish(
+                request.id,
+                outcome=outcome,
+                now=later,
+                actor_id=ALICE,
+                http_status=None,
+                coveo_request_id=None,
+            )
+        store.cancel(new_request(store, org_id="cancel1").id, ALICE, later)
+        store.abandon(new_request(store, org_id="abandon1").id, later, "no card")
+        store.expire(new_request(store, org_id="expire1").id, T0 + timedelta(hours=1))
+        new_request(store, org_id="stale1")
+        new_request(store, org_id="stale1", now=T0 + timedelta(hours=1))  # expires the stale one
+        for name, settle in (
+            ("reject1", lambda rid: store.reject(rid, BOB, later)),
+            ("withdraw1", lambda rid: store.withdraw(rid, ALICE, later)),
+            ("approvalexp1", lambda rid: store.expire_approval(rid, T0 + timedelta(hours=2))),
+        ):
+            request = new_request(store, org_id=name)
+            store.await_approval(
+                request.id, ALICE, later, reason="r", approval_deadline=T0 + timedelta(hours=1)
+            )
+            assert settle(request.id) is not None
+        final_rows = [e for e in store.audit_events() if e.to_state in FINAL_STATES]
+        assert len(final_rows) == 10
+        expected: dict[str, int] = {}
+        for row in final_rows:
+            assert outcome_of({"event": row.event, "detail": row.detail}) == row.to_state, row
+            expected[str(row.to_state)] = expected.get(str(row.to_state), 0) + 1
+        scraped = _text(metrics)
+        assert {
+            outcome: scraped.value("delete_org_requests_total", outcome=outcome)
+            for outcome in expected
+        } == expected
+    finally:
+        store.close()
 
 
 def test_on_audit_counts_outcomes_and_every_outcome_starts_at_zero() -> None:
