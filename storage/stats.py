@@ -1,5 +1,7 @@
-"""Cheap counts for monitoring (metrics scrapes, App Home): each is one aggregate query that
-reads only the rows a partial index already narrows down."""
+"""Cheap counts for monitoring (metrics scrapes, App Home): one aggregate query each. The
+outbox and live-request counts read only the rows of a partial index (pending items, live
+requests); the link count scans ``links`` (one row per linked user: 10,000 rows took about
+10 ms on a loaded 2-core machine)."""
 
 from __future__ import annotations
 
