@@ -15,8 +15,9 @@ import itertools
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -107,16 +108,20 @@ class RoundRobinProxy:
     for the next request. A replica that refuses the connection (killed) is skipped, as a load
     balancer's health check would: the request was never sent to it, so trying the next one
     is safe. ``routed`` lists the replica names in the order requests were forwarded.
+    ``delays`` maps path prefixes to seconds a matching request is held before it is forwarded
+    (a slow upstream: with one "replica", the fake Slack Web API, it slows chosen methods).
     """
 
-    def __init__(self, replicas: Mapping[str, str]) -> None:
+    def __init__(
+        self, replicas: Mapping[str, str], *, delays: Mapping[str, float] | None = None
+    ) -> None:
         self.replicas = dict(replicas)
+        self.delays = dict(delays or {})
         self.routed: list[str] = []
         self._turns = itertools.cycle(list(self.replicas))
         self._forced: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
-        self._server.daemon_threads = True
+        self._server = _ProxyServer(("127.0.0.1", 0), _ProxyHandler)
         self._server.proxy = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -157,6 +162,7 @@ class RoundRobinProxy:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """Send one request to a replica; returns its status, headers and body (502 when no
         replica accepts the connection)."""
+        time.sleep(max((s for p, s in self.delays.items() if path.startswith(p)), default=0.0))
         first = self._choose()
         for name in [first, *(other for other in self.replicas if other != first)]:
             target = urlsplit(self.replicas[name])
@@ -176,6 +182,11 @@ class RoundRobinProxy:
                 self.routed.append(name)
             return response.status, kept, answer
         return 502, [("Content-Type", "text/plain")], b"no replica accepted the connection"
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64  # the tests send 20 requests at once (the default backlog is 5)
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -245,10 +256,23 @@ class Replicas:
 
 
 @contextmanager
-def replicas(tmp_path: Path, database: dict[str, str], **env: str) -> Iterator[Replicas]:
+def replicas(
+    tmp_path: Path,
+    database: dict[str, str],
+    *,
+    slow_slack: Mapping[str, float] | None = None,
+    **env: str,
+) -> Iterator[Replicas]:
     """Start the fakes, replicas A and B on ``database`` (from :func:`replica_database`) with
-    ``env``, and the proxy in front of them; stop them all afterwards (SIGTERM)."""
-    with process_world(tmp_path, **database, **env) as fakes:
+    ``env``, and the proxy in front of them; stop them all afterwards (SIGTERM).
+
+    ``slow_slack`` maps Web API paths (``"/api/chat.update"``) to seconds each such call of the
+    replicas is held, through a proxy in front of the fake Slack's Web API."""
+    with process_world(tmp_path, **database, **env) as fakes, ExitStack() as stack:
+        if slow_slack:
+            slack_api = RoundRobinProxy({"slack": fakes.slack.url}, delays=slow_slack).start()
+            stack.callback(slack_api.stop)
+            fakes.env["SLACK_API_URL"] = slack_api.url + "/api/"
         procs: dict[str, subprocess.Popen[str]] = {}
         logs = {name: tmp_path / f"replica-{name}.log" for name in REPLICAS}
         urls: dict[str, str] = {}

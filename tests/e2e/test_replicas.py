@@ -131,7 +131,14 @@ def test_sigkill_of_a_mid_delete_is_settled_by_b_and_posted_once(pair: Replicas)
 
 def test_both_sweepers_post_one_expired_per_card(shared_db: dict[str, str], tmp_path: Path) -> None:
     # 10 s is the shortest confirm timeout the app accepts; both replicas sweep every second.
-    with replicas(tmp_path, shared_db, DELETE_ORG_CONFIRM_TIMEOUT="10") as pair:
+    # Each card update takes Slack 0.5 s, so one sweeper's pass over the cards outlasts the
+    # interval and the other's passes run meanwhile: both try to expire the same cards.
+    with replicas(
+        tmp_path,
+        shared_db,
+        slow_slack={"/api/chat.update": 0.5},
+        DELETE_ORG_CONFIRM_TIMEOUT="10",
+    ) as pair:
         orgs = [f"expireorg{n}x7k" for n in range(4)]
         for org in orgs:
             pair.coveo.add_organization(FakeOrganization(org, f"Expiring {org}", "us"))
