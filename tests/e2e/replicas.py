@@ -53,7 +53,8 @@ def replica_database(backend: str, tmp_path: Path, *, pg_url: str | None = None)
         return {"DELETE_ORG_DB": str(tmp_path / "shared.db")}
     if backend == "postgresql" and pg_url:
         # Live once "postgresql" is in BACKENDS, i.e. once the app reads DELETE_ORG_DATABASE_URL.
-        return {"DELETE_ORG_DATABASE_URL": pg_url}
+        # DELETE_ORG_DB empty (= unset): no SQLite file beside it, whatever process_env chose.
+        return {"DELETE_ORG_DATABASE_URL": pg_url, "DELETE_ORG_DB": ""}
     raise ValueError(f"no shared database for backend {backend!r} (pg_url={pg_url!r})")
 
 
