@@ -17,7 +17,8 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
-RUN pip install --no-cache-dir . && rm -rf build
+RUN pip install --no-cache-dir --root-user-action=ignore --disable-pip-version-check . \
+    && rm -rf build ./*.egg-info
 
 ENV DELETE_ORG_DB=/data/delete-org-bot.db \
     HOST=0.0.0.0 \
