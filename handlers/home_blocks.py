@@ -248,7 +248,8 @@ def build_requests_section(facts: HomeFacts, limit: int = RECENT_LIMIT) -> list[
     blocks: list[Block] = [_header("Your last requests")]
     shown = list(facts.requests)[:limit]
     if not shown:
-        return blocks + [section(f"No deletion requests yet. Start one with `{COMMAND} <org-id>`.")]
+        start = f"`{COMMAND} {esc('<org-id>')}`"
+        return blocks + [section(f"No deletion requests yet. Start one with {start}.")]
     blocks += [section(request_line(request, facts.workspace_url)) for request in shown]
     return blocks
 

@@ -155,7 +155,9 @@ def test_echoed_request_text_is_escaped() -> None:
 
 
 def test_no_requests_says_how_to_start_one() -> None:
-    assert "No deletion requests yet" in all_text(build_home(facts(requests=[])))
+    text = all_text(build_home(facts(requests=[])))
+    assert "No deletion requests yet" in text
+    assert "&lt;org-id&gt;" in text  # not Slack markup
 
 
 def test_many_requests_show_only_the_last_ten() -> None:
