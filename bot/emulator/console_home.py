@@ -15,11 +15,12 @@ import httpx
 
 from bot.emulator import browser
 from bot.emulator.render import ButtonRef, render_blocks
+from bot.emulator.slack import FakeSlack
 
 if TYPE_CHECKING:
     from bot.emulator.console import Console
 
-__all__ = ["home_buttons", "home_command"]
+__all__ = ["home_buttons", "home_command", "home_lines"]
 
 
 def home_buttons(blocks: list[Any]) -> list[dict[str, Any]]:
@@ -38,15 +39,25 @@ def _label(button: dict[str, Any]) -> str:
     return str(text.get("text") if isinstance(text, dict) else button["action_id"])
 
 
-def _show(console: Console) -> None:
-    home = console.stack.slack.home(console.user)
+def home_lines(slack: FakeSlack, user_id: str, *, colour: bool = False) -> list[str] | None:
+    """The App Home ``user_id`` sees now as lines of text (buttons as ``[Label]``), or None
+    when the app published none."""
+    home = slack.home(user_id)
     if home is None:
+        return None
+    users = {user_id: slack.user_name(user_id)}
+    return render_blocks(home.view.get("blocks") or [], users=users, colour=colour)
+
+
+def _show(console: Console) -> None:
+    lines = home_lines(console.stack.slack, console.user, colour=console.colour)
+    home = console.stack.slack.home(console.user)
+    if lines is None or home is None:
         console.say("! the app published no Home for you (see its log)")
         return
-    users = {user: console.stack.slack.user_name(user) for user in (console.user,)}
     console.say()
     console.say("── App Home ──")
-    for line in render_blocks(home.view.get("blocks") or [], users=users, colour=console.colour):
+    for line in lines:
         console.say(line)
     buttons = home_buttons(home.view.get("blocks") or [])
     if buttons:
