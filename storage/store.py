@@ -2,9 +2,9 @@
 
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
-``outbox`` and ``instances`` (ownership, crash reconciliation, freeze), over ``base``
-(connections, transactions, the one audit write). Records, states and the exception tree are in
-``storage.model``.
+``outbox``, ``instances`` (ownership, crash reconciliation, freeze) and ``stats`` (counts for
+operators), over ``base`` (connections, transactions, the one audit write). Records, states
+and the exception tree are in ``storage.model``.
 
 Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
 and every state change of a deletion request is a single compare-and-set ``UPDATE ... WHERE
@@ -19,12 +19,21 @@ from storage.instances import InstanceStore
 from storage.links import LinkStore
 from storage.outbox import OutboxStore
 from storage.requests import RequestStore
+from storage.stats import StatsStore
 from storage.transitions import TransitionStore
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "Store", "StoreBase"]
 
 
-class Store(LinkStore, RequestStore, TransitionStore, AuditStore, OutboxStore, InstanceStore):
+class Store(
+    LinkStore,
+    RequestStore,
+    TransitionStore,
+    AuditStore,
+    OutboxStore,
+    InstanceStore,
+    StatsStore,
+):
     """All persistent state of the app, in one SQLite file.
 
     ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from app_settings import variables_in_env_example, variables_read_by_config
 
-from handlers.ids import BOT_SCOPES, COMMAND
+from handlers.ids import BOT_EVENTS, BOT_SCOPES, COMMAND, EVENT_HOME_OPENED
 from handlers.messages import USAGE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,16 @@ def test_manifest_declares_the_command_code_registers() -> None:
 
 def test_manifest_scopes_are_exactly_what_the_code_needs() -> None:
     assert sorted(_manifest()["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+
+
+def test_manifest_enables_the_app_home_and_its_event() -> None:
+    manifest = _manifest()
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    # Direct messages with the app stay possible (policy channels.allow_direct_messages).
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    assert manifest["features"]["app_home"]["messages_tab_read_only_enabled"] is False
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == list(BOT_EVENTS)
+    assert EVENT_HOME_OPENED in BOT_EVENTS
 
 
 def test_manifest_enables_interactivity_and_socket_mode() -> None:
