@@ -3,8 +3,8 @@
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
 ``outbox``, ``instances`` (ownership, crash reconciliation, freeze) and ``stats`` (counts for
-monitoring), over ``base`` (connections, transactions, the one audit write). Records, states
-and the exception tree are in ``storage.model``.
+operators and monitoring), over ``base`` (connections, transactions, the one audit write).
+Records, states and the exception tree are in ``storage.model``.
 
 Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
 and every state change of a deletion request is a single compare-and-set ``UPDATE ... WHERE

@@ -17,7 +17,6 @@ from scrape import Scrape
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
-from test_storage import ALICE, BOB, T0, new_request, save_link
 
 from bot.crypto import TokenCipher
 from bot.emulator.slack import FakeSlack
@@ -25,6 +24,7 @@ from bot.metrics import LISTENER_KINDS, OUTCOMES, Metrics, outcome_of
 from bot.metrics_coveo import MeteredTransport, endpoint_of, instrument, status_class
 from bot.metrics_slack import WebApiCallCounter, listener_kind, method_of
 from storage import DELETED, FAILED, FINAL_STATES, UNKNOWN, Store
+from tests.test_storage import ALICE, BOB, T0, new_request, save_link
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
