@@ -170,6 +170,17 @@ def test_a_forged_request_is_not_timed_as_an_ack(e2e: Harness) -> None:
     assert delta(before, after, ACKS, kind="slash_command") == 1
 
 
+def test_an_app_home_event_is_timed_as_an_event_and_its_publish_counted(e2e: Harness) -> None:
+    before = scrape(e2e.app.url)
+    assert e2e.slack.open_home(ALICE).status == 200
+    e2e.slack.wait_for(lambda: e2e.slack.homes(ALICE))
+    after = _settled(
+        e2e, lambda s: delta(before, s, SLACK, method="views.publish", result="ok") >= 1
+    )
+    assert delta(before, after, ACKS, kind="event") == 1
+    assert delta(before, after, SLACK, method="views.publish", result="ok") == 1
+
+
 def test_the_freeze_gauge_follows_the_store(e2e: Harness) -> None:
     assert scrape(e2e.app.url).value("delete_org_frozen") == 0
     e2e.store.set_freeze(frozen=True, by_user="U0ADMIN0001", reason="audit", now=e2e.clock())
