@@ -43,16 +43,17 @@ from storage import Store
 
 logger = logging.getLogger(__name__)
 
-_NO_ACK = object()
+NO_ACK = object()
+"""What :func:`ack_for` returns when Bolt sends no ack at all."""
 
 
 def ack_for(bolt_resp: BoltResponse) -> dict[str, Any] | None | object:
     """The ack ``payload`` Bolt would send for ``bolt_resp``, as in slack_bolt 1.30.0
     ``adapter/socket_mode/internals.py`` ``send_response``: None (an ack without payload) for an
     empty 200, the JSON object of a JSON 200, ``{"text": body}`` for any other 200, and
-    :data:`_NO_ACK` for a non-200 answer (Bolt sends no ack then: Slack times out)."""
+    :data:`NO_ACK` for a non-200 answer (Bolt sends no ack then: Slack times out)."""
     if bolt_resp.status != 200:
-        return _NO_ACK
+        return NO_ACK
     if not bolt_resp.body:
         return None
     content_type = bolt_resp.headers.get("content-type", [""])[0]
@@ -115,7 +116,7 @@ class OnceSocketModeHandler(SocketModeHandler):
     def _handle_first(self, client: SocketModeClient, req: SocketModeRequest) -> None:
         started = time.monotonic()
         payload = ack_for(run_bolt_app(self.app, req))
-        if payload is _NO_ACK:
+        if payload is NO_ACK:
             logger.info("Socket Mode envelope %s: the app gave no ack", req.envelope_id)
             return
         ack = payload if isinstance(payload, dict) else None

@@ -1,0 +1,129 @@
+"""The Socket Mode envelope record (``storage.envelopes``) and the ack Bolt would send
+(``bot.socket_mode.ack_for``): real SQLite files, no network."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from slack_bolt.response import BoltResponse
+
+import storage.envelopes as envelopes
+from bot.crypto import DecryptionError, TokenCipher
+from bot.socket_mode import NO_ACK, ack_for
+from storage import Store
+from storage.envelopes import ENVELOPE_KEEP, EnvelopeClaim
+
+T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+def _rows(path: Path) -> list[tuple[str, str | None]]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute(
+            "SELECT envelope_id, ack_encrypted FROM socket_envelopes ORDER BY rowid"
+        ).fetchall()
+
+
+def test_the_first_delivery_is_taken_and_a_redelivery_gets_its_recorded_ack(store: Store) -> None:
+    assert store.claim_envelope("e1", kind="slash_commands", instance_id="a", now=T0).first
+    before_ack = store.claim_envelope("e1", kind="slash_commands", instance_id="b", now=T0)
+    assert before_ack == EnvelopeClaim(first=False, acked=False)
+    store.record_envelope_ack("e1", {"text": "Use `/delete-org help`"}, T0)
+    after = store.claim_envelope("e1", kind="slash_commands", instance_id="b", now=T0)
+    assert after == EnvelopeClaim(
+        first=False, acked=True, ack_payload={"text": "Use `/delete-org help`"}
+    )
+
+
+def test_an_ack_without_payload_is_recorded_as_such(store: Store) -> None:
+    store.claim_envelope("e1", kind="interactive", instance_id="a", now=T0)
+    store.record_envelope_ack("e1", None, T0)
+    claim = store.claim_envelope("e1", kind="interactive", instance_id="a", now=T0)
+    assert claim == EnvelopeClaim(first=False, acked=True, ack_payload=None)
+
+
+def test_the_ack_is_stored_encrypted(store: Store) -> None:
+    store.claim_envelope("e1", kind="slash_commands", instance_id="a", now=T0)
+    store.record_envelope_ack("e1", {"text": "Linked as alice@example.com"}, T0)
+    [(_, stored)] = _rows(store.path)
+    assert stored is not None and "alice" not in stored
+
+
+def test_an_ack_no_key_reads_raises_decryption_error(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    first = Store(path, TokenCipher([Fernet.generate_key().decode()]))
+    first.claim_envelope("e1", kind="slash_commands", instance_id="a", now=T0)
+    first.record_envelope_ack("e1", {"text": "hi"}, T0)
+    first.close()
+    other = Store(path, TokenCipher([Fernet.generate_key().decode()]))
+    try:
+        with pytest.raises(DecryptionError):
+            other.claim_envelope("e1", kind="slash_commands", instance_id="b", now=T0)
+    finally:
+        other.close()
+
+
+def test_envelopes_expire_after_an_hour(store: Store) -> None:
+    store.claim_envelope("old", kind="interactive", instance_id="a", now=T0)
+    later = T0 + ENVELOPE_KEEP + timedelta(seconds=1)
+    store.claim_envelope("new", kind="interactive", instance_id="a", now=later)
+    assert [row[0] for row in _rows(store.path)] == ["new"]
+    assert store.claim_envelope("old", kind="interactive", instance_id="a", now=later).first
+
+
+def test_at_most_max_envelopes_are_kept(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(envelopes, "MAX_ENVELOPES", 3)
+    for number in range(5):
+        store.claim_envelope(f"e{number}", kind="interactive", instance_id="a", now=T0)
+    assert [row[0] for row in _rows(store.path)] == ["e2", "e3", "e4"]
+
+
+def test_two_stores_on_one_file_take_an_envelope_once(tmp_path: Path, cipher: TokenCipher) -> None:
+    """Two processes' stores (each with its own connections), many threads each, one envelope:
+    exactly one caller is first."""
+    path = tmp_path / "shared.db"
+    stores = [Store(path, cipher), Store(path, cipher)]
+    results: list[bool] = []
+    lock = threading.Lock()
+    start = threading.Barrier(16)
+
+    def claim(store: Store) -> None:
+        start.wait()
+        first = store.claim_envelope("same", kind="interactive", instance_id="x", now=T0).first
+        with lock:
+            results.append(first)
+
+    threads = [threading.Thread(target=claim, args=(stores[i % 2],)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert sorted(results) == [False] * 15 + [True]
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (BoltResponse(status=200, body=""), None),
+        (
+            BoltResponse(
+                status=200, body='{"text": "hi"}', headers={"content-type": "application/json"}
+            ),
+            {"text": "hi"},
+        ),
+        (BoltResponse(status=200, body="plain"), {"text": "plain"}),
+    ],
+)
+def test_ack_for_mirrors_bolt(response: BoltResponse, expected: object) -> None:
+    assert ack_for(response) == expected
+
+
+def test_ack_for_a_failed_dispatch_is_no_ack() -> None:
+    assert ack_for(BoltResponse(status=404, body="unhandled")) is NO_ACK
