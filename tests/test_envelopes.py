@@ -11,11 +11,16 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from slack_bolt import Ack, App
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 import storage.envelopes as envelopes
+from bot.clock import utcnow
 from bot.crypto import DecryptionError, TokenCipher
-from bot.socket_mode import NO_ACK, ack_for
+from bot.socket_mode import NO_ACK, OnceSocketModeHandler, ack_for
 from storage import Store
 from storage.envelopes import ENVELOPE_KEEP, EnvelopeClaim
 
@@ -127,3 +132,53 @@ def test_ack_for_mirrors_bolt(response: BoltResponse, expected: object) -> None:
 
 def test_ack_for_a_failed_dispatch_is_no_ack() -> None:
     assert ack_for(BoltResponse(status=404, body="unhandled")) is NO_ACK
+
+
+class _BrokenStore:
+    def claim_envelope(self, *args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    def record_envelope_ack(self, *args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+
+    def send_socket_mode_response(self, response: SocketModeResponse) -> None:
+        self.sent.append(response.to_dict())
+
+
+def test_a_database_failure_at_the_claim_is_logged_and_the_envelope_still_handled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Dropping every request while the database hiccups would be worse; the compare-and-set
+    transitions still bound the DELETE to one."""
+    app = App(
+        signing_secret="unused",
+        authorize=lambda **_: AuthorizeResult(
+            enterprise_id=None, team_id="T1", bot_token="xoxb-test-not-real", bot_user_id="U0BOT"
+        ),
+        request_verification_enabled=False,
+    )
+    handled: list[str] = []
+
+    @app.command("/delete-org")
+    def command(ack: Ack, body: dict[str, str]) -> None:
+        handled.append(body["text"])
+        ack()
+
+    handler = OnceSocketModeHandler(
+        app, "xapp-test", store=_BrokenStore(), instance_id="i", clock=utcnow, ping_interval=1
+    )  # type: ignore[arg-type]
+    try:
+        client = _Client()
+        body = {"command": "/delete-org", "text": "help", "team_id": "T1", "user_id": "U1"}
+        handler.handle(client, SocketModeRequest("slash_commands", "e1", body))  # type: ignore[arg-type]
+    finally:
+        handler.close()  # type: ignore[no-untyped-call]
+    assert handled == ["help"]
+    assert client.sent == [{"envelope_id": "e1"}]
+    assert "cannot record Socket Mode envelope e1; handling it anyway" in caplog.text
+    assert "cannot record the ack of Socket Mode envelope e1" in caplog.text
