@@ -27,7 +27,8 @@ fields):
 - ``{"type": "disconnect", "reason": "refresh_requested" | "warning" | …}``: the SDK opens a
   new connection through ``apps.connections.open`` at once (``socket_mode/client.py``
   ``process_message``), whatever the reason.
-- `FakeSocketMode.reset` ends a connection abruptly (TCP RST, no close frame).
+- `FakeSocketMode.reset` ends a connection abruptly (TCP RST, no close frame);
+  `FakeSocketMode.silence` drops it silently (nothing reaches the app any more, no pong).
 
 `FakeSocketMode.attach` makes the fake Slack client (`FakeSlack.send_command`, ``click``,
 ``submit_view``) deliver its requests as envelopes instead of HTTP posts, and turns each ack
@@ -324,6 +325,27 @@ class FakeSocketMode:
         # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
         conn.ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.ws.close_socket()
+        return conn.number
+
+    def silence(self) -> int:
+        """Make the newest live connection a black hole, as in a silent drop (a NAT or proxy
+        that forgot it, with no reset reaching either end): from now on nothing sent on it
+        reaches the app, pongs and envelopes included, while the TCP connection stays open.
+        Like Slack, the fake still delivers on it (those envelopes are lost) until the app
+        closes it. Returns its number.
+
+        Raises:
+            TimeoutError: no live connection within ``ack_timeout`` seconds.
+        """
+        conn = self._newest_live()
+        ws = conn.ws
+
+        def black_hole() -> None:  # replaces ServerConnection.send_data: drop, never send
+            for _ in ws.protocol.data_to_send():
+                pass
+
+        with ws.protocol_mutex:
+            ws.send_data = black_hole  # type: ignore[method-assign]
         return conn.number
 
     # ---------------------------------------------------------------- internals

@@ -288,3 +288,22 @@ def test_the_click_after_a_reconnect_mid_card_works(world: World, fault: str) ->
     assert "204 No Content" in world.outcome()
     assert len(world.coveo.deletes(ORG)) == 1
     world.slack.wait_for(lambda: world.socket.connections() == [2])  # the old one closed
+
+
+def test_a_command_sent_during_a_silent_drop_is_lost_until_the_sdk_notices(world: World) -> None:
+    """The README's silent drop, at a 1 s ping interval: the command goes into the dead
+    connection and is never acked (the user sees Slack's error after 3 s); nothing happens;
+    slack_sdk replaces the connection after more than 4 intervals without a pong; the same
+    command then works."""
+    world.start_replica()
+    world.link()
+    world.socket.silence()
+    world.socket.ack_timeout = 3.0  # Slack's ack window
+    with pytest.raises(TimeoutError):
+        world.slack.send_command(ALICE, CHANNEL, ORG)
+    world.socket.ack_timeout = 10.0
+    world.socket.wait_for_connection(2)
+    assert world.socket.opens == 2
+    assert world.cards() == [] and world.coveo.requests("GET", "/rest/organizations/") == []
+    world.slack.send_command(ALICE, CHANNEL, ORG)
+    assert ORG in str(world.card().blocks)
