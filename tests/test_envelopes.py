@@ -155,20 +155,8 @@ def test_a_database_failure_at_the_claim_is_logged_and_the_envelope_still_handle
 ) -> None:
     """Dropping every request while the database hiccups would be worse; the compare-and-set
     transitions still bound the DELETE to one."""
-    app = App(
-        signing_secret="unused",
-        authorize=lambda **_: AuthorizeResult(
-            enterprise_id=None, team_id="T1", bot_token="xoxb-test-not-real", bot_user_id="U0BOT"
-        ),
-        request_verification_enabled=False,
-    )
     handled: list[str] = []
-
-    @app.command("/delete-org")
-    def command(ack: Ack, body: dict[str, str]) -> None:
-        handled.append(body["text"])
-        ack()
-
+    app = _command_app(handled)
     handler = OnceSocketModeHandler(
         app, "xapp-test", store=_BrokenStore(), instance_id="i", clock=utcnow, ping_interval=1
     )  # type: ignore[arg-type]
@@ -179,6 +167,54 @@ def test_a_database_failure_at_the_claim_is_logged_and_the_envelope_still_handle
     finally:
         handler.close()  # type: ignore[no-untyped-call]
     assert handled == ["help"]
-    assert client.sent == [{"envelope_id": "e1"}]
+    assert client.sent == [{"envelope_id": "e1", "payload": {"text": "Here is the help"}}]
     assert "cannot record Socket Mode envelope e1; handling it anyway" in caplog.text
     assert "cannot record the ack of Socket Mode envelope e1" in caplog.text
+
+
+def _command_app(handled: list[str]) -> App:
+    app = App(
+        signing_secret="unused",
+        authorize=lambda **_: AuthorizeResult(
+            enterprise_id=None, team_id="T1", bot_token="xoxb-test-not-real", bot_user_id="U0BOT"
+        ),
+        request_verification_enabled=False,
+    )
+
+    @app.command("/delete-org")
+    def command(ack: Ack, body: dict[str, str]) -> None:
+        handled.append(body["text"])
+        ack(text="Here is the help")
+
+    return app
+
+
+def test_redeliveries_are_not_handled_again_and_get_the_first_ack(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In flight elsewhere (taken, no ack yet): nothing handled, nothing sent. After the first
+    handler acked: its ack again, nothing handled."""
+    caplog.set_level("INFO", logger="bot.socket_mode")
+    handled: list[str] = []
+    handler = OnceSocketModeHandler(
+        _command_app(handled),
+        "xapp-test",
+        store=store,
+        instance_id="me",
+        clock=utcnow,
+        ping_interval=1,
+    )
+    body = {"command": "/delete-org", "text": "help", "team_id": "T1", "user_id": "U1"}
+    store.claim_envelope("e1", kind="slash_commands", instance_id="other", now=utcnow())
+    client = _Client()
+    try:
+        handler.handle(client, SocketModeRequest("slash_commands", "e1", body, retry_attempt=1))  # type: ignore[arg-type]
+        assert handled == [] and client.sent == []
+        assert "while still being handled" in caplog.text
+        handler.handle(client, SocketModeRequest("slash_commands", "e2", body))  # type: ignore[arg-type]
+        handler.handle(client, SocketModeRequest("slash_commands", "e2", body, retry_attempt=1))  # type: ignore[arg-type]
+    finally:
+        handler.close()  # type: ignore[no-untyped-call]
+    assert handled == ["help"]
+    ack = {"envelope_id": "e2", "payload": {"text": "Here is the help"}}
+    assert client.sent == [ack, ack]

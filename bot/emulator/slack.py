@@ -14,7 +14,9 @@ thread) and plays three roles for end-to-end tests and the text demo:
 3. **The Slack client.**  `FakeSlack.send_command`, `FakeSlack.click` and
    `FakeSlack.submit_view` POST signed, form-encoded requests to ``{app_url}/slack/events``,
    the way Slack does.  They then apply the app's HTTP answer: an ack body becomes a
-   message, and a view response_action closes, updates or keeps the modal open.
+   message, and a view response_action closes, updates or keeps the modal open.  With
+   `FakeSlack.app_transport` set (``bot.emulator.socket_mode``), they are delivered as Socket
+   Mode envelopes instead and the ack is applied the same way.
 
 The workspace state (channels, messages, threads, ephemerals, modals) sits behind one lock.
 Use the query methods (`messages`, `thread`, `ephemerals`, `views`, `calls`,
