@@ -153,12 +153,14 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                     thread.join(timeout=30)
 
 
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
 def test_the_real_process_links_requests_confirms_and_deletes_once(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, level: str
 ) -> None:
     """``delete-org-bot`` itself (cli.run's Socket Mode branch): apps.connections.open with the
-    app token, the whole flow through envelopes, every envelope acked once, exit 0 on SIGTERM."""
-    env = process_env(world.slack, world.coveo, tmp_path, **world.environ)
+    app token, the whole flow through envelopes, every envelope acked once, exit 0 on SIGTERM;
+    neither the app token nor the socket URL in the log, even at DEBUG."""
+    env = process_env(world.slack, world.coveo, tmp_path, **world.environ, LOG_LEVEL=level)
     env.pop("SLACK_SIGNING_SECRET")  # not needed in Socket Mode
     for name in PROXY_VARIABLES:
         env.pop(name, None)
@@ -186,6 +188,7 @@ def test_the_real_process_links_requests_confirms_and_deletes_once(
     sent = [e["envelope_id"] for e in world.socket.sent()]
     assert sorted(a.envelope_id for a in world.socket.acks()) == sorted(sent)
     assert "Traceback" not in err
+    assert APP_TOKEN not in err and "ticket=" not in err  # the token and the socket URL's
 
 
 def test_cancel_click_ends_the_card_without_a_delete(world: World) -> None:
