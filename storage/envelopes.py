@@ -26,7 +26,7 @@ from storage.base import StoreBase
 ENVELOPE_KEEP = timedelta(hours=1)
 """How long a taken envelope is remembered. Slack's retries of an unacknowledged delivery come
 within minutes (immediately, then after about 1 and 5 minutes; secondary source, see
-``/work/shared/slack-notes.md`` §3 "Retries"), so an hour leaves a wide margin."""
+slack-notes §3 "Retries"), so an hour leaves a wide margin."""
 MAX_ENVELOPES = 50_000
 """At most this many envelopes are remembered, whatever their age (oldest purged first)."""
 

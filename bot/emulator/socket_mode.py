@@ -6,25 +6,29 @@ installed ``delete-org-bot`` runs (the app, ``demo``, ``console``) imports this 
 demo and console drive the app over HTTP.
 
 What it does, as Slack does it (facts from slack_sdk 3.48.0's client, which is what the app
-runs; ``/work/shared/slack-notes.md`` §1 says the slash command fields arrive "as a JSON object
+runs; slack-notes §1 says the slash command fields arrive "as a JSON object
 inside the WebSocket envelope" and §3 that ``retry_attempt``/``retry_reason`` are Events API
 fields):
 
 - ``apps.connections.open`` (called with the app-level ``xapp-`` token; others get
   ``invalid_auth``) returns ``{"ok": true, "url": "ws://127.0.0.1:<port>/link/?ticket=…"}``;
-  each URL admits one connection. slack_sdk's built-in client speaks plain ``ws`` to any port
+  here each URL admits one connection. slack_sdk's built-in client speaks plain ``ws`` to any port
   other than 443 (``socket_mode/builtin/internals.py`` ``_establish_new_socket_connection``).
 - On connect: ``{"type": "hello", "num_connections": N, "connection_info": {"app_id": …},
-  "debug_info": {…}}``. The SDK does not read it.
+  "debug_info": {…}}``. The SDK does not read it (the field names follow Slack's Socket Mode
+  page, ``docs.slack.dev/apis/events-api/using-socket-mode``, linked from the SDK's
+  ``socket_mode/builtin/client.py``; not verified against live Slack).
 - Envelopes: ``{"envelope_id", "type", "payload", "accepts_response_payload"}`` with ``type``
   ``slash_commands`` (payload: the command's fields), ``interactive`` (payload: the
   block_actions or view_submission object) or ``events_api`` (payload: the ``event_callback``;
   also ``retry_attempt``/``retry_reason``). A redelivery has the same ``envelope_id`` and
-  ``retry_attempt`` one higher. The SDK needs ``type``, ``envelope_id`` and ``payload``
-  (``socket_mode/request.py`` ``SocketModeRequest.from_dict``).
+  ``retry_attempt`` one higher. ``accepts_response_payload`` is true here for slash commands
+  and view submissions, false otherwise (Slack's page; not verified). The SDK needs ``type``,
+  ``envelope_id`` and ``payload`` (``socket_mode/request.py`` ``SocketModeRequest.from_dict``).
 - Acks from the app: ``{"envelope_id", "payload"?}`` (``socket_mode/response.py``), recorded as
   `Ack`.
-- ``{"type": "disconnect", "reason": "refresh_requested" | "warning" | …}``: the SDK opens a
+- ``{"type": "disconnect", "reason": "refresh_requested" | "warning" | …}`` (reasons from
+  Slack's page, not verified): the SDK opens a
   new connection through ``apps.connections.open`` at once (``socket_mode/client.py``
   ``process_message``), whatever the reason.
 - `FakeSocketMode.reset` ends a connection abruptly (TCP RST, no close frame);
