@@ -326,8 +326,12 @@ class FakeSocketMode:
         with self._cond:
             conn.alive = False
             self._cond.notify_all()
-        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-        conn.ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN. Close the socket
+        # before waking the library (close_socket), or its reader could shut the socket down
+        # first and send a FIN (the reader waits in epoll, which holds no reference to it).
+        sock = conn.ws.socket
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
         conn.ws.close_socket()
         return conn.number
 
