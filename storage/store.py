@@ -2,9 +2,9 @@
 
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
-``outbox``, ``instances`` (ownership, crash reconciliation, freeze) and ``envelopes``
-(Socket Mode redeliveries), over ``base``
-(connections, transactions, the one audit write). Records, states and the exception tree are in
+``outbox``, ``instances`` (ownership, crash reconciliation, freeze), ``stats`` (counts for
+operators) and ``envelopes`` (Socket Mode redeliveries), over ``base`` (connections,
+transactions, the one audit write). Records, states and the exception tree are in
 ``storage.model``.
 
 Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
@@ -21,6 +21,7 @@ from storage.instances import InstanceStore
 from storage.links import LinkStore
 from storage.outbox import OutboxStore
 from storage.requests import RequestStore
+from storage.stats import StatsStore
 from storage.transitions import TransitionStore
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "Store", "StoreBase"]
@@ -34,6 +35,7 @@ class Store(
     OutboxStore,
     InstanceStore,
     EnvelopeStore,
+    StatsStore,
 ):
     """All persistent state of the app, in one SQLite file.
 

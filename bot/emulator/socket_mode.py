@@ -35,7 +35,8 @@ fields):
   `FakeSocketMode.silence` drops it silently (nothing reaches the app any more, no pong).
 
 `FakeSocketMode.attach` makes the fake Slack client (`FakeSlack.send_command`, ``click``,
-``submit_view``) deliver its requests as envelopes instead of HTTP posts, and turns each ack
+``submit_view``, ``open_home``, ``click_home``) deliver its requests as envelopes instead of
+HTTP posts, and turns each ack
 into the `AppResponse` those methods apply.
 """
 
@@ -450,6 +451,9 @@ class FakeSocketMode:
         elif kind in ("block_actions", "view_submission"):
             payload = json.loads(form["payload"][-1])
             envelope_kind, accepts = "interactive", kind == "view_submission"
+        elif kind == "event":
+            payload = json.loads(body)
+            envelope_kind, accepts = "events_api", False
         else:
             raise ValueError(f"a {kind!r} request has no Socket Mode equivalent")
         ack = self.deliver(envelope_kind, payload, accepts_response_payload=accepts)

@@ -103,6 +103,11 @@ class World:
     def last_envelope(self, kind: str) -> dict[str, Any]:
         return self.socket.envelopes(kind)[-1]
 
+    def settle(self) -> None:
+        """Wait for the work every replica runs after its acks (no more envelopes after this)."""
+        for replica in self.replicas:
+            replica.runtime.executor.shutdown(wait=True)
+
     def outcome(self) -> str:
         card = self.card()
         return self.slack.wait_for(lambda: self.slack.thread(CHANNEL, card.ts), timeout=10)[0].text
@@ -223,6 +228,7 @@ def test_a_redelivered_command_and_click_are_handled_once(world: World) -> None:
     world.socket.redeliver(click["envelope_id"])
     assert world.socket.sent()[-1]["retry_attempt"] == 2
 
+    world.settle()
     assert len(world.cards()) == 1
     assert len(world.coveo.deletes(ORG)) == 1
     card = world.card()
@@ -246,6 +252,7 @@ def test_a_redelivery_reaching_another_replica_is_handled_once(world: World) -> 
     ack = world.socket.redeliver(click["envelope_id"], connection=1)
     assert isinstance(ack, Ack) and ack.connection == 1
     assert "204 No Content" in world.outcome()
+    world.settle()
     assert len(world.cards()) == 1
     assert len(world.coveo.deletes(ORG)) == 1
     texts = [e.text for e in world.slack.ephemerals(ALICE)]
@@ -310,3 +317,19 @@ def test_a_command_sent_during_a_silent_drop_is_lost_until_the_sdk_notices(world
     assert world.cards() == [] and world.coveo.requests("GET", "/rest/organizations/") == []
     world.slack.send_command(ALICE, CHANNEL, ORG)
     assert ORG in str(world.card().blocks)
+
+
+def test_an_app_home_event_and_its_redeliveries_publish_the_home_once(world: World) -> None:
+    """The Events API is where Slack does redeliver (``retry_attempt``): ``app_home_opened``
+    over Socket Mode publishes the Home once, however often the envelope comes again."""
+    world.start_replica()
+    world.slack.open_home(ALICE)
+    world.slack.wait_for(lambda: world.slack.homes(ALICE))
+    event = world.last_envelope("events_api")
+    assert event["retry_attempt"] == 0
+    world.socket.redeliver(event["envelope_id"], reason="http_timeout")
+    world.socket.redeliver(event["envelope_id"], reason="http_timeout")
+    assert [a.payload for a in world.socket.acks(event["envelope_id"])] == [None, None, None]
+    world.settle()  # the publishing runs after the ack: let it end
+    assert len(world.slack.homes(ALICE)) == 1
+    assert len(world.slack.calls("views.publish")) == 1
