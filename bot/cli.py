@@ -80,10 +80,10 @@ def run(config: Config) -> int:
     signal.signal(signal.SIGINT, _raise_system_exit)
     try:
         if config.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot.socket_mode import socket_mode_handler
 
             side_thread = ServerThread(server, name="http").start()
-            handler = SocketModeHandler(runtime.app, config.slack_app_token)
+            handler = socket_mode_handler(runtime)
             logger.info(
                 "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz and /metrics",
                 config.host,

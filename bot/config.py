@@ -24,6 +24,13 @@ DEFAULT_SWEEP_INTERVAL = 5
 SWEEP_INTERVAL_RANGE = (1, 25)
 """Seconds between two passes of the expiry sweeper; kept under 30 s so an expired card
 is marked expired within 30 s of its deadline."""
+DEFAULT_SOCKET_PING_INTERVAL = 10
+"""Seconds between Socket Mode pings when ``DELETE_ORG_SOCKET_PING_INTERVAL`` is unset: the
+default of slack_bolt 1.30.0's ``SocketModeHandler(ping_interval=10)``."""
+SOCKET_PING_INTERVAL_RANGE = (1, 30)
+"""Allowed ``DELETE_ORG_SOCKET_PING_INTERVAL`` values, in seconds. slack_sdk 3.48.0 drops a
+connection that saw no pong for more than 4 pings' time (``socket_mode/builtin/connection.py``
+``check_state``: ``ping_interval * 4``), so a silent drop is noticed within 5 intervals."""
 DEFAULT_PORT = 3000
 DEFAULT_DB = "delete-org-bot.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -69,6 +76,7 @@ class Config:
     port: int = DEFAULT_PORT
     host: str = "0.0.0.0"  # noqa: S104 - Slack must reach the server in HTTP mode
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
+    socket_ping_interval: int = DEFAULT_SOCKET_PING_INTERVAL
     log_level: str = "INFO"
     policy_path: Path | None = None
     oauth_client_id: str | None = None
@@ -237,6 +245,15 @@ def load_config(environ: Mapping[str, str]) -> Config:
     sweep = _int_in_range(
         environ, "DELETE_ORG_SWEEP_INTERVAL", DEFAULT_SWEEP_INTERVAL, low, high, problems
     )
+    low, high = SOCKET_PING_INTERVAL_RANGE
+    ping = _int_in_range(
+        environ,
+        "DELETE_ORG_SOCKET_PING_INTERVAL",
+        DEFAULT_SOCKET_PING_INTERVAL,
+        low,
+        high,
+        problems,
+    )
     port = _int_in_range(environ, "PORT", DEFAULT_PORT, 0, 65535, problems, unit="a port number")
     host = environ.get("HOST", "").strip() or "0.0.0.0"  # noqa: S104
 
@@ -287,6 +304,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         port=port,
         host=host,
         sweep_interval=sweep,
+        socket_ping_interval=ping,
         log_level=level,
         policy_path=policy_path,
         oauth_client_id=client_id,

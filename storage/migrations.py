@@ -246,3 +246,24 @@ def m006_issue12_audit_chain(db: Database) -> None:
         "VALUES (1, ?, ?, ?, ?)",
         (anchor, seal, anchor, seal),
     )
+
+
+@migrations()
+def m007_i14b_socket_envelopes(db: Database) -> None:
+    """Socket Mode envelopes already taken by an app process (``storage.envelopes``): one row
+    per ``envelope_id``, so a redelivered envelope is handled once across every process sharing
+    the file. ``ack_encrypted`` is the ack payload sent (Fernet), re-sent on a redelivery.
+    Rows are purged an hour after ``received_at``."""
+    db.table("socket_envelopes").create(
+        {
+            "envelope_id": str,
+            "received_at": str,
+            "instance_id": str,
+            "kind": str,
+            "acked_at": str,
+            "ack_encrypted": str,
+        },
+        pk="envelope_id",
+        not_null={"received_at", "instance_id", "kind"},
+    )
+    db.table("socket_envelopes").create_index(["received_at"])

@@ -15,6 +15,7 @@ from storage.store import Store
 ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("links", "token_encrypted", "linked Coveo tokens"),
     ("deletion_requests", "response_url_encrypted", "Slack response URLs"),
+    ("socket_envelopes", "ack_encrypted", "Socket Mode acks"),
 )
 """(table, column, what it holds) of every Fernet-encrypted column."""
 

@@ -2,9 +2,10 @@
 
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
-``outbox``, ``instances`` (ownership, crash reconciliation, freeze) and ``stats`` (counts for
-operators and monitoring), over ``base`` (connections, transactions, the one audit write).
-Records, states and the exception tree are in ``storage.model``.
+``outbox``, ``instances`` (ownership, crash reconciliation, freeze), ``stats`` (counts for
+operators and monitoring) and ``envelopes`` (Socket Mode redeliveries), over ``base``
+(connections, transactions, the one audit write). Records, states and the exception tree are in
+``storage.model``.
 
 Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
 and every state change of a deletion request is a single compare-and-set ``UPDATE ... WHERE
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from storage.audit import AuditStore
 from storage.base import BUSY_TIMEOUT_SECONDS, StoreBase
+from storage.envelopes import EnvelopeStore
 from storage.instances import InstanceStore
 from storage.links import LinkStore
 from storage.outbox import OutboxStore
@@ -32,6 +34,7 @@ class Store(
     AuditStore,
     OutboxStore,
     InstanceStore,
+    EnvelopeStore,
     StatsStore,
 ):
     """All persistent state of the app, in one SQLite file.

@@ -422,3 +422,18 @@ def test_oauth_settings_are_validated(tmp_path: Path, extra: dict[str, str], wor
 def test_loopback_public_url_may_be_http(tmp_path: Path) -> None:
     config = load_config(_env(tmp_path, PUBLIC_URL="http://127.0.0.1:3000"))
     assert config.public_url == "http://127.0.0.1:3000"
+
+
+def test_socket_ping_interval_defaults_to_bolts_ten_seconds(tmp_path: Path) -> None:
+    assert load_config(_env(tmp_path)).socket_ping_interval == 10
+    config = load_config(_env(tmp_path, DELETE_ORG_SOCKET_PING_INTERVAL="2"))
+    assert config.socket_ping_interval == 2
+
+
+@pytest.mark.parametrize("raw", ["0", "31", "fast"])
+def test_socket_ping_interval_out_of_range_is_refused(tmp_path: Path, raw: str) -> None:
+    error = _problems(_env(tmp_path, DELETE_ORG_SOCKET_PING_INTERVAL=raw))
+    assert error.problems == [
+        next(p for p in error.problems if p.startswith("DELETE_ORG_SOCKET_PING_INTERVAL"))
+    ]
+    assert "from 1 to 30" in error.problems[0]

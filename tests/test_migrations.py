@@ -76,6 +76,7 @@ def test_migration_is_recorded_once(db: Database) -> None:
         ("delete_org_bot", "m004_attempts_index"),
         ("delete_org_bot", "m005_issue10_oauth"),
         ("delete_org_bot", "m006_issue12_audit_chain"),
+        ("delete_org_bot", "m007_i14b_socket_envelopes"),
     ]
     assert rows[0][2].endswith("+00:00")
 
@@ -91,6 +92,7 @@ def test_expected_tables_exist(db: Database) -> None:
         "freeze",
         "oauth_states",
         "audit_chain",
+        "socket_envelopes",
         "_sqlite_migrations",
     }
     assert db.table("links").pks == ["workspace", "user_id"]
@@ -121,6 +123,7 @@ def test_expected_tables_exist(db: Database) -> None:
         ),
         ("audit_events", "idx_audit_events_request_id", ["request_id"], 0, None),
         ("audit_events", "idx_audit_events_event", ["event"], 0, None),
+        ("socket_envelopes", "idx_socket_envelopes_received_at", ["received_at"], 0, None),
     ],
 )
 def test_expected_indexes_exist(

@@ -17,7 +17,9 @@ thread) and plays three roles for end-to-end tests and the text demo:
    the way Slack does.  They then apply the app's HTTP answer: an ack body becomes a
    message, and a view response_action closes, updates or keeps the modal open.
    `FakeSlack.open_home` sends a signed ``app_home_opened`` event (JSON, Events API) and
-   `FakeSlack.click_home` a click on the user's published Home.
+   `FakeSlack.click_home` a click on the user's published Home.  With
+   `FakeSlack.app_transport` set (``bot.emulator.socket_mode``), all of them are delivered
+   as Socket Mode envelopes instead and the ack is applied the same way.
 
 The workspace state (channels, messages, threads, ephemerals, modals) sits behind one lock.
 Use the query methods (`messages`, `thread`, `ephemerals`, `views`, `calls`,
@@ -460,6 +462,12 @@ class FakeSlack:
         self._hooks: dict[str, _Hook] = {}
         self._failures: list[_Failure] = []
         self._homes = slack_home.HomeTabs()
+        self._extra_api: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+        self.app_transport: Callable[[bytes, str, str], AppResponse] | None = None
+        """When set, client-side requests go through it instead of HTTP: it gets the form
+        body, its content type and its kind (``command``, ``block_actions``,
+        ``view_submission``, ``raw``) and returns the app's answer (Socket Mode:
+        ``bot.emulator.socket_mode``)."""
         self._api: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._api_auth_test,
             "chat.postMessage": self._api_post_message,
@@ -769,6 +777,15 @@ class FakeSlack:
         with self._lock:
             self._failures.append(_Failure(method, error, times, status, retry_after, channel))
 
+    def add_api_method(
+        self, method: str, handler: Callable[[dict[str, Any]], dict[str, Any]], *, token: str
+    ) -> None:
+        """Answer Web API ``method`` with ``handler(params)`` (merged into ``{"ok": true}``)
+        for callers presenting ``token`` (e.g. an app-level ``xapp-`` token for
+        ``apps.connections.open``); other tokens get ``invalid_auth``."""
+        with self._lock:
+            self._extra_api[method] = (token, handler)
+
     # ---------------------------------------------------------------- client side
 
     def send_command(
@@ -1039,6 +1056,11 @@ class FakeSlack:
         signature: str | None = None,
         app_url: str | None = None,
     ) -> AppResponse:
+        if self.app_transport is not None and app_url is None:
+            result = self.app_transport(body, content_type, kind)
+            with self._lock:
+                self._app_responses.append(result)
+            return result
         base = app_url or self.app_url
         if not base:
             raise RuntimeError("FakeSlack.app_url is not set")
@@ -1252,6 +1274,11 @@ class FakeSlack:
                 return _json_result({"ok": False, "error": "invalid_json"})
             if token is None:
                 return _json_result({"ok": False, "error": "not_authed"})
+            registered = self._extra_api.get(method)
+            if registered is not None:
+                if not hmac.compare_digest(token, registered[0]):
+                    return _json_result({"ok": False, "error": "invalid_auth"})
+                return _json_result({"ok": True, **registered[1](params)})
             if token != self.bot_token:
                 return _json_result({"ok": False, "error": "invalid_auth"})
             handler = self._api.get(method)
