@@ -164,7 +164,7 @@ def create_app(
     deps = Deps(
         store=store,
         coveo=coveo,
-        delivery=Delivery(client),
+        delivery=Delivery(client, ledger=store, clock=clock),
         confirm_timeout=config.confirm_timeout,
         clock=clock,
         urgent=urgent,
@@ -172,6 +172,7 @@ def create_app(
         policy=policy,
         groups=GroupDirectory(client),
         tokens=Tokens(store, oauth, clock),
+        sweep_interval=config.sweep_interval,
     )
     # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
     install_log_redaction()

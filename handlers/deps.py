@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.clock import utcnow
+from bot.config import SWEEP_INTERVAL_RANGE
 from bot.coveo import CoveoClient
 from bot.policy import PolicyHolder
 from handlers.delivery import Delivery
@@ -61,7 +62,9 @@ class Deps:
     ``instance_id`` names this process in the database; ``inflight`` is shared by all flows;
     ``policy`` holds the guardrails (built-in default without a file); ``groups`` resolves
     Slack user groups (None: no group lookups, as in unit tests); ``tokens`` starts sign-ins
-    and refreshes expired tokens (None: pasted tokens only, no refresh)."""
+    and refreshes expired tokens (None: pasted tokens only, no refresh); ``sweep_interval`` is
+    the expiry sweeper's period in seconds (``DELETE_ORG_SWEEP_INTERVAL``; default its maximum),
+    which a card posted through a response_url must allow for (``handlers.response_url``)."""
 
     store: Store
     coveo: CoveoClient
@@ -74,6 +77,7 @@ class Deps:
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     groups: GroupDirectory | None = None
     tokens: Tokens | None = None
+    sweep_interval: int = SWEEP_INTERVAL_RANGE[1]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
-``outbox`` and ``instances`` (ownership, crash reconciliation, freeze), over ``base``
+``outbox``, ``instances`` (ownership, crash reconciliation, freeze) and ``response_urls``
+(the budget of each response_url), over ``base``
 (connections, transactions, the one audit write). Records, states and the exception tree are in
 ``storage.model``.
 
@@ -19,12 +20,21 @@ from storage.instances import InstanceStore
 from storage.links import LinkStore
 from storage.outbox import OutboxStore
 from storage.requests import RequestStore
+from storage.response_urls import ResponseUrlStore
 from storage.transitions import TransitionStore
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "Store", "StoreBase"]
 
 
-class Store(LinkStore, RequestStore, TransitionStore, AuditStore, OutboxStore, InstanceStore):
+class Store(
+    LinkStore,
+    RequestStore,
+    TransitionStore,
+    AuditStore,
+    OutboxStore,
+    InstanceStore,
+    ResponseUrlStore,
+):
     """All persistent state of the app, in one SQLite file.
 
     ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;

@@ -76,6 +76,7 @@ def test_migration_is_recorded_once(db: Database) -> None:
         ("delete_org_bot", "m004_attempts_index"),
         ("delete_org_bot", "m005_issue10_oauth"),
         ("delete_org_bot", "m006_issue12_audit_chain"),
+        ("delete_org_bot", "m007_i14a_response_url_uses"),
     ]
     assert rows[0][2].endswith("+00:00")
 
@@ -91,6 +92,7 @@ def test_expected_tables_exist(db: Database) -> None:
         "freeze",
         "oauth_states",
         "audit_chain",
+        "response_url_uses",
         "_sqlite_migrations",
     }
     assert db.table("links").pks == ["workspace", "user_id"]

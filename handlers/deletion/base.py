@@ -152,6 +152,7 @@ class FlowBase:
             request.id,
             response_url=actor.response_url,
             card_ts=message_ts if not request.card_ts else None,
+            now=self.deps.clock(),
         )
         if refreshed is None:  # pragma: no cover - rows are never deleted
             return None
