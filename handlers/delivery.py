@@ -111,6 +111,11 @@ class Delivery:
         return budget is None or usable(budget, at, private=private)
 
     def _webhook(self, url: str, body: dict[str, Any], *, private: bool = False) -> None:
+        """Post ``body`` through ``url`` if the rule allows it, counting one use.
+
+        Raises:
+            DeliveryError: the URL is dead or used up (nothing was sent), or Slack refused it.
+        """
         if self.ledger is not None:
             now = self.clock()
             budget = self.url_budget(url)
@@ -119,6 +124,10 @@ class Delivery:
                 logger.info("response_url not posted to (%s, %s uses)", code, budget.uses)
                 raise DeliveryError(code)
             self.ledger.spend_response_url(url, now)  # Slack may count a failed post too
+        self._post(url, body)
+
+    def _post(self, url: str, body: dict[str, Any]) -> None:
+        """The HTTP POST of ``body`` to the response_url (its answer checked)."""
         try:
             response = WebhookClient(url, timeout=WEBHOOK_TIMEOUT).send_dict(body)
         except (SlackClientError, OSError) as error:
