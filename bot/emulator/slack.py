@@ -1241,8 +1241,9 @@ class FakeSlack:
             uses = hook.uses if hook is not None else 0
             result = self._answer_hook(hook, body)
             status, _, answer = result
-            kind = hook.kind if hook is not None else "unknown"
-            post = HookPost(kind, self.now(), uses, status, answer.decode("utf-8", "replace"))
+            kind, channel = (hook.kind, hook.channel) if hook is not None else ("unknown", "")
+            text = answer.decode("utf-8", "replace")
+            post = HookPost(kind, channel, self.now(), uses, status, text)
             self._records.add_hook_post(post)
             return result
 

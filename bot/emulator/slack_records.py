@@ -36,10 +36,12 @@ class DirectMessage:
 @dataclass(frozen=True)
 class HookPost:
     """One POST the app made to a response_url: the hook's ``kind`` (``command`` or
-    ``action``), the fake clock ``at`` (unix s), the URL's ``uses`` before this post, and the
-    HTTP ``status`` and ``body`` Slack answered (200 ``ok``, 404 ``expired_url`` …)."""
+    ``action``) and ``channel`` (empty for an unknown URL), the fake clock ``at`` (unix s), the
+    URL's ``uses`` before this post, and the HTTP ``status`` and ``body`` Slack answered (200
+    ``ok``, 404 ``expired_url`` …)."""
 
     kind: str
+    channel: str
     at: float
     uses_before: int
     status: int

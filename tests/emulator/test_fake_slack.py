@@ -831,6 +831,7 @@ def test_response_url_life_and_uses_are_configurable_and_posts_recorded(
             "expired_url",
         )
         posts = short.hook_posts()
+        assert {p.channel for p in posts} == {PUB}
         assert [(p.kind, p.uses_before, p.status, p.body) for p in posts] == [
             ("command", 0, 200, "ok"),
             ("command", 1, 200, "ok"),
