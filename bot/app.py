@@ -31,7 +31,7 @@ from handlers import register_all
 from handlers.deletion import DeletionFlow
 from handlers.delivery import Delivery
 from handlers.deps import Deps
-from handlers.errors import on_app_error
+from handlers.errors import error_handler
 from handlers.groups import GroupDirectory
 from handlers.oauth_callback import OAuthCallback
 from handlers.tokens import Tokens
@@ -177,7 +177,7 @@ def create_app(
     # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
     install_log_redaction()
     register_all(app, deps)
-    app.error(on_app_error)
+    app.error(error_handler(deps.delivery))
     flow = DeletionFlow(deps)
     routes: list[Route] = []
     if oauth is not None:

@@ -21,6 +21,8 @@ from bot.orgid import OrgRef
 from handlers.deletion import DeletionFlow
 from handlers.delivery import Delivery, DeliveryError
 from handlers.deps import Actor, Deps
+from handlers.errors import report_unexpected
+from handlers.messages import INTERNAL_ERROR
 from handlers.response_url import (
     LIFETIME_SECONDS,
     MAX_USES,
@@ -273,3 +275,14 @@ def test_the_five_posts_budget(store: Store) -> None:
     assert refused.value.error == "response_url_used_up"
     assert len(delivery.posts) == 5
     assert store.response_url_budget(URL) == (T0, 5)
+
+
+def test_an_unexpected_error_is_reported_under_the_same_rule(store: Store) -> None:
+    delivery = HookDelivery(_slack(in_channel=False), store)
+    with freeze_time(T0):
+        store.note_response_url(URL, T0)
+        report_unexpected(RuntimeError("boom"), {"response_url": URL}, delivery)
+    assert [body["text"] for body in delivery.posts] == [INTERNAL_ERROR]
+    with freeze_time(at(1800)):  # dead: not posted (chat.postEphemeral is tried and refused)
+        report_unexpected(RuntimeError("boom"), {"response_url": URL}, delivery)
+    assert len(delivery.posts) == 1
