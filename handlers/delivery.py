@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
 from bot.clock import utcnow
-from handlers.response_url import UrlBudget, usable, why_unusable
+from handlers.response_url import MAX_USES, UrlBudget, usable, why_unusable
 from storage import DeletionRequest
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ CANNOT_POST_HERE = frozenset({"not_in_channel", "channel_not_found"})
 """chat.postMessage errors after which the response_url is used instead."""
 WEBHOOK_TIMEOUT = 10
 """Seconds allowed for one response_url post."""
+DEAD_URL = "response_url_http_404"
+"""How a response_url post fails when Slack considers the URL expired or used up (404
+``expired_url`` / ``used_url``; slack-notes §1, §4)."""
 
 Blocks = list[dict[str, Any]]
 
@@ -79,6 +82,9 @@ class UrlLedger(Protocol):
     def spend_response_url(self, url: str, now: datetime) -> int:
         """Count one post through ``url``; returns the uses so far."""
 
+    def retire_response_url(self, url: str, uses: int) -> None:
+        """Count ``url`` as having had ``uses`` posts (Slack said it is dead)."""
+
 
 class Delivery:
     """Sends the app's messages. ``client`` is the bot's ``WebClient``; ``ledger`` keeps the
@@ -124,7 +130,13 @@ class Delivery:
                 logger.info("response_url not posted to (%s, %s uses)", code, budget.uses)
                 raise DeliveryError(code)
             self.ledger.spend_response_url(url, now)  # Slack may count a failed post too
-        self._post(url, body)
+        try:
+            self._post(url, body)
+        except DeliveryError as error:
+            if error.error == DEAD_URL and self.ledger is not None:
+                # Slack says it is expired or used up (slack-notes §1): never post to it again.
+                self.ledger.retire_response_url(url, MAX_USES)
+            raise
 
     def _post(self, url: str, body: dict[str, Any]) -> None:
         """The HTTP POST of ``body`` to the response_url (its answer checked)."""

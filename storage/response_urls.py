@@ -51,6 +51,15 @@ class ResponseUrlStore(StoreBase):
             ).fetchone()
         return int(row[0])
 
+    def retire_response_url(self, url: str, uses: int) -> None:
+        """Count ``url`` as having had at least ``uses`` posts (Slack answered that it is
+        expired or used up), so no other post is planned on it."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE response_url_uses SET uses = MAX(uses, ?) WHERE url_hash = ?",
+                [uses, url_hash(url)],
+            )
+
     def prune_response_urls(self, before: datetime) -> int:
         """Forget the budgets of URLs received before ``before`` (long dead); returns how many."""
         with self._write() as db:

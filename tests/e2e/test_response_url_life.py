@@ -134,3 +134,17 @@ def test_redelivered_clicks_never_take_the_posts_the_outcome_needs(e2e: Harness)
     final = e2e.slack.message(PRIVATE, card.ts)
     assert all(block["type"] != "actions" for block in final.blocks)
     assert e2e.slack.direct_messages() == []
+
+
+def test_a_url_slack_calls_dead_sooner_is_posted_to_once_then_the_requester_is_told(
+    quiet_app: Harness,
+) -> None:
+    e2e = quiet_app
+    e2e.request_card(ALICE, PROD, channel=PRIVATE)
+    e2e.slack.response_url_max_uses = 1  # Slack counts differently than planned: used up now
+    _advance(e2e, 1700)  # past the card's deadline, before the URL's planned death
+    e2e.runtime.sweeper.run_once()
+    assert _posts(e2e) == [200, 404]  # the card, then one refused post: never another one
+    (dm,) = e2e.slack.direct_messages(ALICE)
+    assert "Expired — nothing was deleted" in dm.text
+    assert len(_events(e2e, "told_by_direct_message")) == 1
