@@ -34,8 +34,9 @@ CANNOT_POST_HERE = frozenset({"not_in_channel", "channel_not_found"})
 WEBHOOK_TIMEOUT = 10
 """Seconds allowed for one response_url post."""
 DEAD_URL = "response_url_http_404"
-"""How a response_url post fails when Slack considers the URL expired or used up (404
-``expired_url`` / ``used_url``; slack-notes §1, §4)."""
+"""How a response_url post fails when Slack considers the URL expired or used up: an HTTP
+error, 404 (slack-notes §1, §4); the fake answers ``expired_url`` / ``used_url``. A replace of
+a message that is gone (``message_not_found``) is not that."""
 
 Blocks = list[dict[str, Any]]
 
@@ -144,6 +145,8 @@ class Delivery:
             response = WebhookClient(url, timeout=WEBHOOK_TIMEOUT).send_dict(body)
         except (SlackClientError, OSError) as error:
             raise DeliveryError(f"response_url_{type(error).__name__}", transient=True) from error
+        if response.status_code == 404 and "message_not_found" in str(response.body or ""):
+            raise DeliveryError("response_url_message_not_found")  # the URL itself still works
         if response.status_code != 200:
             raise DeliveryError(
                 f"response_url_http_{response.status_code}",

@@ -92,8 +92,11 @@ class Outbox:
                     and request.delivery == "response_url"
                     and not self.delivery.url_usable(url, retry_at)
                 ):
-                    logger.info("outbox item %s: %s, and no retry before the response_url dies",
-                                item.id, error.error)  # fmt: skip
+                    logger.info(
+                        "outbox item %s: %s, and no retry before the response_url dies",
+                        item.id,
+                        error.error,
+                    )
                     error = DeliveryError("response_url_expired")
                 if error.transient and item.attempts + 1 < MAX_ATTEMPTS:
                     logger.info(
