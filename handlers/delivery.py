@@ -127,7 +127,7 @@ class Delivery:
             now = self.clock()
             budget = self.url_budget(url)
             if budget is not None and not usable(budget, now, private=private):
-                code = why_unusable(budget, now)
+                code = why_unusable(budget, private=private)
                 logger.info("response_url not posted to (%s, %s uses)", code, budget.uses)
                 raise DeliveryError(code)
             self.ledger.spend_response_url(url, now)  # Slack may count a failed post too

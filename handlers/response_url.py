@@ -56,10 +56,14 @@ def usable(budget: UrlBudget, at: datetime, *, private: bool = False) -> bool:
     return at < budget.dies_at and budget.uses + 1 + reserve <= MAX_USES
 
 
-def why_unusable(budget: UrlBudget, at: datetime) -> str:
-    """The error code a refused post reports: ``response_url_expired`` (dead at ``at``) or
-    ``response_url_used_up`` (no post left)."""
-    return "response_url_expired" if at >= budget.dies_at else "response_url_used_up"
+def why_unusable(budget: UrlBudget, *, private: bool = False, posts: int = 1) -> str:
+    """The error code of a refused message of ``posts`` posts (a private one keeping the last
+    :data:`OUTCOME_USES`): ``response_url_used_up`` when the URL has too few posts left for
+    it, else ``response_url_expired`` (not enough time left)."""
+    reserve = OUTCOME_USES if private else 0
+    if budget.uses + posts + reserve > MAX_USES:
+        return "response_url_used_up"
+    return "response_url_expired"
 
 
 def capped_timeout(requested: int, budget: UrlBudget, now: datetime, sweep_interval: int) -> int:
@@ -68,8 +72,11 @@ def capped_timeout(requested: int, budget: UrlBudget, now: datetime, sweep_inter
     Its expiry messages are sent up to ``sweep_interval`` seconds after the deadline (the
     sweeper's pass) and maybe retried for :data:`RETRY_ALLOWANCE_SECONDS`; all of that must
     happen before :attr:`UrlBudget.dies_at`. The result is ``requested`` when that already
-    fits, else the largest whole number of minutes that does (at least 0).
+    fits, else the largest whole number of minutes that does (at least 0). It is 0 when the
+    URL has no room left for the card and its :data:`OUTCOME_USES` posts after it.
     """
+    if budget.uses + 1 + OUTCOME_USES > MAX_USES:
+        return 0
     room = budget.dies_at - now - timedelta(seconds=sweep_interval + RETRY_ALLOWANCE_SECONDS)
     latest = int(room.total_seconds())
     if requested <= latest:

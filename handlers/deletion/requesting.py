@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.config import CONFIRM_TIMEOUT_RANGE
 from bot.coveo import (
     CoveoAPIError,
     CoveoError,
@@ -19,7 +20,7 @@ from handlers.deps import Actor
 from handlers.guard import facts_of
 from handlers.messages import esc
 from handlers.notice import DelayedNotice
-from handlers.response_url import UrlBudget, capped_timeout
+from handlers.response_url import OUTCOME_USES, UrlBudget, capped_timeout, why_unusable
 from storage import (
     PENDING,
     DeletionRequest,
@@ -183,7 +184,12 @@ class RequestSteps(FlowBase):
         bring its deadline forward so that its expiry, sent up to a sweep interval later and
         maybe retried, still reaches the card before the URL dies
         (:func:`handlers.response_url.capped_timeout`). Returns the request as it now stands
-        and the line that says so on the card (None when the deadline already fitted)."""
+        and the line that says so on the card (None when the deadline already fitted).
+
+        Raises:
+            DeliveryError: the URL has less than the shortest timeout (10 s) or too few posts
+                left for a card and its end (``response_url_expired`` / ``_used_up``).
+        """
         now = self.deps.clock()
         budget = (self.delivery.url_budget(response_url) if response_url else None) or UrlBudget(
             received_at=now, uses=0
@@ -192,6 +198,8 @@ class RequestSteps(FlowBase):
         capped = capped_timeout(requested, budget, now, self.deps.sweep_interval)
         if capped >= requested:
             return request, None
+        if capped < CONFIRM_TIMEOUT_RANGE[0]:  # no card worth posting: say why instead
+            raise DeliveryError(why_unusable(budget, posts=1 + OUTCOME_USES))
         shortened = self.store.shorten_expiry(
             request.id,
             now + seconds(capped),

@@ -58,7 +58,7 @@ def test_a_url_is_usable_until_its_30_minutes_minus_the_issue_margin() -> None:
     assert LIFETIME_SECONDS == 1800 and MAX_USES == 5
     assert usable(budget, at(1769.999))
     assert not usable(budget, at(1770))  # 30 s before Slack's 30 minutes: treated as dead
-    assert why_unusable(budget, at(1770)) == "response_url_expired"
+    assert why_unusable(budget) == "response_url_expired"
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_five_posts_and_the_last_two_are_kept_for_the_card_s_end(
     budget = UrlBudget(received_at=T0, uses=uses)
     assert usable(budget, at(60), private=private) is allowed
     if not allowed:
-        assert why_unusable(budget, at(60)) == "response_url_used_up"
+        assert why_unusable(budget, private=private) == "response_url_used_up"
 
 
 @pytest.mark.parametrize(
@@ -93,6 +93,14 @@ def test_capped_timeout_leaves_room_for_the_sweep_and_retries(
         now = utcnow()
         budget = UrlBudget(received_at=now - timedelta(seconds=received_ago), uses=1)
         assert capped_timeout(requested, budget, now, sweep) == expected
+
+
+def test_no_deadline_when_the_url_cannot_carry_the_card_and_its_end() -> None:
+    with freeze_time(T0):
+        now = utcnow()
+        assert capped_timeout(120, UrlBudget(received_at=now, uses=2), now, 5) == 120
+        assert capped_timeout(120, UrlBudget(received_at=now, uses=3), now, 5) == 0
+        assert why_unusable(UrlBudget(received_at=now, uses=3), posts=3) == "response_url_used_up"
 
 
 # -- the flow, with a real store and a Slack client that cannot post in the channel ----------
@@ -191,6 +199,21 @@ def test_a_response_url_card_gets_a_deadline_its_expiry_can_reach_and_says_so(
     assert len(delivery.posts) == 3  # the card, then its expiry: card update and thread reply
     assert "Expired — nothing was deleted" in _texts(delivery.posts[2])
     flow.delivery.client.chat_postMessage.assert_called_once()  # type: ignore[attr-defined]
+
+
+def test_no_card_is_posted_on_a_url_without_room_for_its_end(store: Store) -> None:
+    flow = _flow(store, 1800)
+    with freeze_time(T0):
+        store.note_response_url(URL, T0)
+        for _ in range(3):  # posts made through this URL already (by anyone)
+            store.spend_response_url(URL, T0)
+        flow.request(ALICE, OrgRef("acmeprod1"))
+    delivery = flow.delivery
+    assert isinstance(delivery, HookDelivery)
+    assert delivery.posts == []  # neither the card nor the refusal: no post is left for them
+    assert store.live_request_for_org("acmeprod1", "us") is None
+    (abandoned,) = [e for e in store.audit_events() if e.event == "abandoned"]
+    assert "response_url_used_up" in str(abandoned.detail)
 
 
 def test_a_short_timeout_is_left_alone(store: Store) -> None:
