@@ -33,6 +33,7 @@ from handlers.delivery import Delivery
 from handlers.deps import Deps
 from handlers.errors import error_handler
 from handlers.groups import GroupDirectory
+from handlers.home import HomePublisher
 from handlers.oauth_callback import OAuthCallback
 from handlers.tokens import Tokens
 from storage import Store
@@ -121,6 +122,14 @@ def _oauth_client(config: Config, http: httpx.Client, coveo: CoveoClient) -> Cov
     return CoveoOAuth(http, coveo, settings)
 
 
+def _workspace_url(identity: dict[str, object]) -> str | None:
+    """``auth.test``'s ``url`` (``https://acme.slack.com/``) when it looks like one, else None."""
+    url = identity.get("url")
+    if isinstance(url, str) and url.startswith("https://") and url.endswith("/"):
+        return url
+    return None
+
+
 def create_app(
     config: Config,
     *,
@@ -142,7 +151,7 @@ def create_app(
     # Every check first (policy, then Slack), so a failed start leaves no database or key file.
     policy = PolicyHolder(config.policy_path)
     client = make_slack_client(config)
-    verify_bot_token(client)
+    identity = verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
     store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
@@ -172,6 +181,7 @@ def create_app(
         policy=policy,
         groups=GroupDirectory(client),
         tokens=Tokens(store, oauth, clock),
+        workspace_url=_workspace_url(identity),
         sweep_interval=config.sweep_interval,
     )
     # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
@@ -181,7 +191,8 @@ def create_app(
     flow = DeletionFlow(deps)
     routes: list[Route] = []
     if oauth is not None:
-        routes.append(Route("GET", OAUTH_CALLBACK_PATH, OAuthCallback(deps, oauth, flow.tell)))
+        callback = OAuthCallback(deps, oauth, flow.tell, home=HomePublisher(deps).publish_for)
+        routes.append(Route("GET", OAUTH_CALLBACK_PATH, callback))
     return Runtime(
         config=config,
         app=app,

@@ -110,8 +110,15 @@ def parse_command_text(text: str) -> Parsed:
     return Parsed("delete", None, ref)
 
 
-def open_link_modal(client: WebClient, flow: DeletionFlow, actor: Actor, trigger_id: str) -> None:
-    """Open the link modal with ``trigger_id`` (valid 3 s, once); on failure tell the user."""
+def open_link_modal(
+    client: WebClient,
+    flow: DeletionFlow,
+    actor: Actor,
+    trigger_id: str,
+    origin: str | None = None,
+) -> None:
+    """Open the link modal with ``trigger_id`` (valid 3 s, once); on failure tell the user.
+    ``origin`` (``home``) is kept in the modal's private_metadata for the submission."""
     region = "us"
     try:
         link = flow.store.get_link(actor.workspace, actor.user_id)
@@ -122,6 +129,8 @@ def open_link_modal(client: WebClient, flow: DeletionFlow, actor: Actor, trigger
     metadata = {"channel_id": actor.channel_id}
     if actor.response_url:
         metadata["response_url"] = actor.response_url
+    if origin:
+        metadata["origin"] = origin
     open_view(
         client,
         flow,
@@ -144,12 +153,17 @@ def open_view(
 
 
 def open_link_modal_soon(
-    deps: Deps, flow: DeletionFlow, client: WebClient, actor: Actor, trigger_id: str
+    deps: Deps,
+    flow: DeletionFlow,
+    client: WebClient,
+    actor: Actor,
+    trigger_id: str,
+    origin: str | None = None,
 ) -> None:
     """Open the modal on the small ``urgent`` pool, which slow Coveo work never occupies, so
     the ``trigger_id`` is used well within its 3 s (inline when no pool is configured)."""
     if deps.urgent is None:
-        open_link_modal(client, flow, actor, trigger_id)
+        open_link_modal(client, flow, actor, trigger_id, origin)
     else:
         deps.urgent.submit(
             guarded(open_link_modal, deps.delivery),
@@ -157,6 +171,7 @@ def open_link_modal_soon(
             flow=flow,
             actor=actor,
             trigger_id=trigger_id,
+            origin=origin,
         )
 
 

@@ -62,9 +62,11 @@ class Deps:
     ``instance_id`` names this process in the database; ``inflight`` is shared by all flows;
     ``policy`` holds the guardrails (built-in default without a file); ``groups`` resolves
     Slack user groups (None: no group lookups, as in unit tests); ``tokens`` starts sign-ins
-    and refreshes expired tokens (None: pasted tokens only, no refresh); ``sweep_interval`` is
-    the expiry sweeper's period in seconds (``DELETE_ORG_SWEEP_INTERVAL``; default its maximum),
-    which a card posted through a response_url must allow for (``handlers.response_url``)."""
+    and refreshes expired tokens (None: pasted tokens only, no refresh); ``workspace_url`` is
+    the workspace's address from ``auth.test`` at start (``https://acme.slack.com/``), used
+    for links to cards on the App Home (None: no links); ``sweep_interval`` is the expiry
+    sweeper's period in seconds (``DELETE_ORG_SWEEP_INTERVAL``; default its maximum), which a
+    card posted through a response_url must allow for (``handlers.response_url``)."""
 
     store: Store
     coveo: CoveoClient
@@ -77,6 +79,7 @@ class Deps:
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     groups: GroupDirectory | None = None
     tokens: Tokens | None = None
+    workspace_url: str | None = None
     sweep_interval: int = SWEEP_INTERVAL_RANGE[1]
 
 

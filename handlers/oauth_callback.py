@@ -175,13 +175,21 @@ class OAuthCallback:
     """The WSGI handler of :data:`bot.config.OAUTH_CALLBACK_PATH`.
 
     ``notify(actor, text)`` sends the user the private "Linked as …" message in Slack (it logs,
-    never raises, a delivery failure).
+    never raises, a delivery failure). ``home(actor)`` publishes the user's App Home again when
+    the sign-in was started there (no channel to tell; it logs, never raises, a failure).
     """
 
-    def __init__(self, deps: Deps, oauth: CoveoOAuth, notify: Callable[[Actor, str], None]):
+    def __init__(
+        self,
+        deps: Deps,
+        oauth: CoveoOAuth,
+        notify: Callable[[Actor, str], None],
+        home: Callable[[Actor], None] | None = None,
+    ):
         self.deps = deps
         self.oauth = oauth
         self.notify = notify
+        self.home = home
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -273,4 +281,6 @@ class OAuthCallback:
             )
             if actor.channel_id or actor.response_url:
                 self.notify(actor, linked_text(link))
+            elif self.home is not None:  # started on the App Home: show it there
+                self.home(actor)
         return success_page(identity.email or identity.username, region)

@@ -222,3 +222,12 @@ class RequestStore(StoreBase):
             params.append(user_id)
         rows = self._db().execute(sql + " ORDER BY attempted_at", params).fetchall()
         return [from_iso(row[0]) for row in rows]
+
+    def recent_requests_for_user(self, user_id: str, limit: int = 10) -> list[DeletionRequest]:
+        """The ``limit`` most recent requests ``user_id`` made (as requester), newest first
+        (by ``created_at``, UTC), in every state; for the App Home. ``limit`` is clamped to
+        1..100 (a Home view holds at most 100 blocks)."""
+        limit = max(1, min(int(limit), 100))
+        return self._requests_where(
+            "requester_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?", [user_id, limit]
+        )

@@ -23,7 +23,7 @@ from bot.clock import utcnow
 from bot.config import load_config
 from bot.crypto import TokenCipher
 from bot.emulator.coveo import FakeCoveo
-from bot.emulator.slack import FakeSlack
+from bot.emulator.slack import AppResponse, FakeSlack
 from bot.server import ServerThread, make_http_server
 from handlers.ids import ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN, VIEW_LINK
 from storage import Store
@@ -74,6 +74,28 @@ class SteppableClock:
         self.offset += timedelta(seconds=seconds)
 
 
+def link_through_slack(
+    slack: FakeSlack, user: str, channel: str, token: str, region: str = "us"
+) -> AppResponse:
+    """``/delete-org link`` in ``channel``, then submit the link form that opens with the Coveo
+    ``token`` and ``region``; returns the app's answer to the submission."""
+    before = {view.id for view in slack.views(user)}
+    response = slack.send_command(user, channel, "link")
+    assert response.status == 200
+    view = slack.wait_for(
+        lambda: [
+            v
+            for v in slack.views(user, open_only=True)
+            if v.id not in before and v.view.get("callback_id") == VIEW_LINK
+        ]
+    )[-1]
+    return slack.submit_view(
+        user,
+        view.id,
+        {BLOCK_TOKEN: {ACTION_TOKEN: token}, BLOCK_REGION: {ACTION_REGION: region}},
+    )
+
+
 @dataclass
 class Harness:
     """The real app in HTTP mode on 127.0.0.1, a fake Slack and a fake Coveo, all over HTTP."""
@@ -107,23 +129,8 @@ class Harness:
 
     def link(self, user: str, token_name: str, region: str = "us") -> Any:
         """Run /delete-org link and submit the modal; returns the submit response."""
-        before = {view.id for view in self.slack.views(user)}
-        response = self.slack.send_command(user, CHANNEL, "link")
-        assert response.status == 200
-        view = self.slack.wait_for(
-            lambda: [
-                v
-                for v in self.slack.views(user, open_only=True)
-                if v.id not in before and v.view.get("callback_id") == VIEW_LINK
-            ]
-        )[-1]
-        return self.slack.submit_view(
-            user,
-            view.id,
-            {
-                BLOCK_TOKEN: {ACTION_TOKEN: self.tokens.get(token_name, token_name)},
-                BLOCK_REGION: {ACTION_REGION: region},
-            },
+        return link_through_slack(
+            self.slack, user, CHANNEL, self.tokens.get(token_name, token_name), region
         )
 
     def request_card(self, user: str, org_id: str, channel: str = CHANNEL) -> Any:
@@ -227,18 +234,29 @@ def process_env(slack: FakeSlack, coveo: FakeCoveo, tmp_path: Path, **extra: str
     }
 
 
-def launch_app_process(env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
-    """Start the console script on a free port and wait (up to 15 s) for ``/healthz``."""
+def launch_app_process(
+    env: dict[str, str], *, log: Path | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """Start the console script on a free port and wait (up to 15 s) for ``/healthz``.
+
+    Its stdout and stderr are pipes (read them with ``communicate``), or both go to the file
+    ``log`` when given (for processes that log a lot while the test runs: a full pipe would
+    block them)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    proc = subprocess.Popen(
-        [str(APP_SCRIPT)],
-        env={**env, "PORT": str(port)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    output = log.open("a") if log is not None else None
+    try:
+        proc = subprocess.Popen(
+            [str(APP_SCRIPT)],
+            env={**env, "PORT": str(port)},
+            stdout=output or subprocess.PIPE,
+            stderr=subprocess.STDOUT if output else subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        if output is not None:
+            output.close()  # the child has its own copy
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -246,6 +264,8 @@ def launch_app_process(env: dict[str, str]) -> tuple[subprocess.Popen[str], int]
                 return proc, port
         except httpx.TransportError:
             pass
-        assert proc.poll() is None, proc.communicate()
+        if proc.poll() is not None:
+            detail = log.read_text() if log is not None else proc.communicate()
+            raise AssertionError(f"app exited with {proc.returncode}: {detail}")
         assert time.monotonic() < deadline, "app did not start"
         time.sleep(0.05)

@@ -6,13 +6,20 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import ALICE, CHANNEL, SIGNING_SECRET, launch_app_process, process_env
+from conftest import (
+    ALICE,
+    CHANNEL,
+    SIGNING_SECRET,
+    launch_app_process,
+    link_through_slack,
+    process_env,
+)
 
 from bot.cli import main
 from bot.config import is_fernet_key
 from bot.emulator.coveo import FakeCoveo
 from bot.emulator.slack import FakeSlack
-from handlers.ids import ACTION_CONFIRM, ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN
+from handlers.ids import ACTION_CONFIRM
 
 
 def test_generate_key_prints_a_fernet_key(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,16 +53,7 @@ def test_real_process_serves_the_flow_and_stops_cleanly_on_sigterm(tmp_path: Pat
         proc, port = launch_app_process(process_env(slack, coveo, tmp_path, LOG_LEVEL="DEBUG"))
         try:
             slack.app_url = f"http://127.0.0.1:{port}"
-            slack.send_command(ALICE, CHANNEL, "link")
-            view = slack.wait_for(lambda: slack.views(ALICE, open_only=True))[-1]
-            slack.submit_view(
-                ALICE,
-                view.id,
-                {
-                    BLOCK_TOKEN: {ACTION_TOKEN: tokens["admin_us"]},
-                    BLOCK_REGION: {ACTION_REGION: "us"},
-                },
-            )
+            link_through_slack(slack, ALICE, CHANNEL, tokens["admin_us"])
             slack.send_command(ALICE, CHANNEL, "examplesandboxus2r9t5w")
             card = slack.wait_for(lambda: slack.messages(CHANNEL, include_replies=False))[0]
             slack.click(ALICE, channel_id=CHANNEL, message_ts=card.ts, action_id=ACTION_CONFIRM)

@@ -15,6 +15,8 @@ What you type:
   ``:submit`` (or ``:close``); each says what happened; ``:open M.N [K]``: follow a link
   button (Sign in with Coveo) in a text browser, pressing the page's choice K;
 - ``:user bob`` (or an ID): act as someone else; ``:show``: the whole channel as you see it;
+- ``:home``: open the App Home and read it; ``:home N``: press its button N
+  (``bot/emulator/console_home.py``);
 - ``:tokens`` / ``:orgs``: the demo data; ``:advance S``: pretend S seconds passed;
 - ``:help``; ``:quit`` or end of input (Ctrl-D) leaves with exit code 0.
 
@@ -34,6 +36,7 @@ import httpx
 
 from bot.config import ConfigError
 from bot.emulator import browser
+from bot.emulator.console_home import home_command
 from bot.emulator.coveo import FakeToken, demo_tokens
 from bot.emulator.harness import CHANNEL, CHANNEL_NAME, LocalStack
 from bot.emulator.render import ButtonRef, Screen, render_mrkdwn, render_screen
@@ -54,6 +57,8 @@ Commands (you act as one user of a fake Slack workspace; the app is the real one
   :submit / :close     submit or dismiss the open modal
   :user <name or ID>   act as another user (alice, bob, or a new ID such as U0CAROL001)
   :show                show the whole channel as the current user sees it
+  :home                open the App Home (your link, last requests, policy, freeze)
+  :home N [K]          press button (N) of the App Home (K: a choice of a page it opens)
   :tokens / :orgs      list the demo Coveo tokens / organizations
   :advance <seconds>   pretend time passed (cards expire; the sweeper runs)
   # text               a comment (ignored), also after a command
@@ -122,6 +127,7 @@ class Console:
             "close": self._close,
             "user": self._switch_user,
             "show": self._show,
+            "home": lambda rest: home_command(self, rest),
             "tokens": self._tokens,
             "orgs": self._orgs,
             "advance": self._advance,
@@ -266,7 +272,7 @@ class Console:
         if shown is None:
             return True
         self.say(f"(clicking [{shown.ref}] {shown.label})")
-        self._confirm_dialog(shown)
+        self.confirm_dialog(shown)
         slack = self.stack.slack
         response = slack.click(
             self.user,
@@ -303,7 +309,7 @@ class Console:
         self.show_changes()
         return True
 
-    def _confirm_dialog(self, button: ButtonRef) -> None:
+    def confirm_dialog(self, button: ButtonRef) -> None:
         """Show the button's Slack confirm dialog and answer it with its confirm choice."""
         dialog = button.confirm
         if not dialog:

@@ -5,7 +5,8 @@ data, the real app over loopback HTTP, confirm timeout 10 s) and plays five scen
 each scene's heading and then what appeared or changed in #general:
 
 1. alice links her Coveo token (``admin_us``);
-2. alice asks to delete ``exampleprodus4k7q2m`` and confirms: ``204 No Content``;
+2. alice asks to delete ``exampleprodus4k7q2m`` and confirms: ``204 No Content``; she opens
+   the app's Home tab: her link and that request, deleted;
 3. bob (``viewer_us``: may view but not delete) links, asks for ``examplesandboxus2r9t5w``
    and confirms: Coveo refuses with HTTP 403 and the thread says which privilege is missing;
 4. alice asks for ``exampletrialus8p3d1x`` and lets the card expire (the app's clock is moved
@@ -22,6 +23,7 @@ import sys
 import time
 from typing import TextIO
 
+from bot.emulator.console_home import home_lines
 from bot.emulator.harness import ALICE, BOB, CHANNEL, LocalStack
 from bot.emulator.render import Screen, render_screen
 from bot.emulator.slack import Message
@@ -99,6 +101,12 @@ def _play(stack: LocalStack, show: _Narrator) -> None:
     stack.type_confirmation(ALICE, PROD)
     stack.wait_thread_reply(card.ts, "204 No Content")
     show.show_changes()
+
+    show.scene("alice opens the app's Home tab (only she sees it)")
+    stack.slack.open_home(ALICE)
+    stack.wait_for(lambda: "*deleted*" in "\n".join(home_lines(stack.slack, ALICE) or []))
+    show.say()
+    show.say(_indent("\n".join(home_lines(stack.slack, ALICE) or [])))
 
     show.scene("bob links his token (demo token viewer_us: may view US orgs, not delete them)")
     stack.link(BOB, "viewer_us")

@@ -6,7 +6,8 @@ thread) and plays three roles for end-to-end tests and the text demo:
 1. **Slack Web API** at ``{url}/api/<method>``.  Point the app's client at it with
    ``WebClient(token=..., base_url=fake.api_url)``.  It implements ``auth.test``,
    ``chat.postMessage``, ``chat.update``, ``chat.delete``, ``chat.postEphemeral``,
-   ``views.open``, ``views.update``, ``views.push``, ``conversations.info`` and ``users.info``,
+   ``views.open``, ``views.update``, ``views.push``, ``views.publish`` (the App Home, see
+   `bot.emulator.slack_home`), ``conversations.info`` and ``users.info``,
    with Slack's error strings.  Every call is recorded as an `ApiCall`.
 2. **response_url endpoints** at ``{url}/hooks/<opaque>``.  They are valid for 30 minutes
    and 5 uses (both configurable), and apply ``response_type`` / ``replace_original`` /
@@ -17,6 +18,8 @@ thread) and plays three roles for end-to-end tests and the text demo:
    `FakeSlack.submit_view` POST signed, form-encoded requests to ``{app_url}/slack/events``,
    the way Slack does.  They then apply the app's HTTP answer: an ack body becomes a
    message, and a view response_action closes, updates or keeps the modal open.
+   `FakeSlack.open_home` sends a signed ``app_home_opened`` event (JSON, Events API) and
+   `FakeSlack.click_home` a click on the user's published Home.
 
 The workspace state (channels, messages, threads, ephemerals, modals) sits behind one lock.
 Use the query methods (`messages`, `thread`, `ephemerals`, `views`, `calls`,
@@ -44,6 +47,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
+from bot.emulator import slack_home
 from bot.emulator.slack_records import DirectMessage, HookPost, Records, is_user_channel
 
 __all__ = [
@@ -204,7 +208,7 @@ class AppResponse:
 
     ``headers`` keys are lower-cased.  ``elapsed`` is the round-trip time in seconds.
     Slack gives up after 3 s.  ``kind`` is ``"command"``, ``"block_actions"``,
-    ``"view_submission"`` or ``"raw"``.
+    ``"view_submission"``, ``"event"`` or ``"raw"``.
     """
 
     status: int
@@ -467,6 +471,7 @@ class FakeSlack:
         self._triggers: dict[str, _Trigger] = {}
         self._hooks: dict[str, _Hook] = {}
         self._failures: list[_Failure] = []
+        self._homes = slack_home.HomeTabs()
         self._api: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._api_auth_test,
             "chat.postMessage": self._api_post_message,
@@ -476,6 +481,7 @@ class FakeSlack:
             "views.open": self._api_views_open,
             "views.push": self._api_views_open,
             "views.update": self._api_views_update,
+            "views.publish": self._api_views_publish,
             "conversations.info": self._api_conversations_info,
             "users.info": self._api_users_info,
             "usergroups.users.list": self._api_usergroup_users,
@@ -727,6 +733,16 @@ class FakeSlack:
                 raise LookupError(f"no view {view_id} for {user_id}")
             view.closed = True
 
+    def home(self, user_id: str) -> slack_home.HomeView | None:
+        """A copy of the App Home ``user_id`` sees now (the latest views.publish), or None."""
+        with self._lock:
+            return self._homes.latest(user_id)
+
+    def homes(self, user_id: str) -> list[slack_home.HomeView]:
+        """Copies of every App Home published for ``user_id``, oldest first."""
+        with self._lock:
+            return self._homes.history(user_id)
+
     def wait_for(
         self, predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.02
     ) -> T:
@@ -971,6 +987,51 @@ class FakeSlack:
             with self._lock:
                 self._apply_view_response(user_id, view_id, response.body)
         return response
+
+    def open_home(self, user_id: str, *, tab: str = "home") -> AppResponse:
+        """``user_id`` opens the app's ``tab`` (``home`` or ``messages``): send the app a signed
+        Events API ``app_home_opened`` (JSON, like Slack's HTTP deliveries)."""
+        with self._lock:
+            current = self._homes.latest(user_id)
+            view = self._home_json(current) if current is not None else None
+            body = slack_home.event_body(
+                user_id=user_id,
+                tab=tab,
+                team_id=self.team_id,
+                app_id=API_APP_ID,
+                bot_user_id=self.bot_user_id,
+                event_time=int(self.now()),
+                view=view,
+                verification_token=_VERIFICATION_TOKEN,
+            )
+        return self._post(body, "application/json", kind="event")
+
+    def click_home(self, user_id: str, action_id: str, *, value: str | None = None) -> AppResponse:
+        """Click the element ``action_id`` on ``user_id``'s current App Home (``value`` picks a
+        select's option); the block_actions payload has no channel and no response_url.
+
+        Raises:
+            LookupError: no Home published for the user, or no such element on it.
+        """
+        with self._lock:
+            current = self._homes.latest(user_id)
+            if current is None:
+                raise LookupError(f"no Home published for {user_id}")
+            found = _find_action(list(current.view.get("blocks") or []), action_id)
+            if found is None:
+                raise LookupError(f"no element with action_id {action_id!r} on the Home")
+            element, block_id = found
+            payload = slack_home.click_payload(
+                user=self._user_json(user_id),
+                view=self._home_json(current),
+                action=self._action_json(element, block_id, value),
+                trigger_id=self._issue_trigger(user_id),
+                team={"id": self.team_id, "domain": _TEAM_DOMAIN},
+                app_id=API_APP_ID,
+                verification_token=_VERIFICATION_TOKEN,
+            )
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return self._post(body, "application/x-www-form-urlencoded", kind="block_actions")
 
     def post_signed(
         self,
@@ -1447,6 +1508,16 @@ class FakeSlack:
         current.hash = self._new_hash()
         self._view_errors.pop(current.id, None)
         return {"view": self._view_json(current)}
+
+    def _api_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            published = self._homes.publish(params, set(self._users), self.now())
+        except slack_home.HomeViewError as error:
+            raise _ApiError(error.error) from None
+        return {"view": self._home_json(published)}
+
+    def _home_json(self, home: slack_home.HomeView) -> dict[str, Any]:
+        return slack_home.view_json(home, team_id=self.team_id, app_id=API_APP_ID, bot_id=BOT_ID)
 
     def _api_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channels.get(str(params.get("channel") or ""))

@@ -40,6 +40,8 @@ def test_demo_tells_the_whole_story_and_exits_0_quickly() -> None:
     assert "Linked as alice@example.com (region US)" in out
     assert "`204 No Content` — organization *Example Production (US)*" in out
     assert "HTTP 403 `ACCESS_DENIED`" in out and "*Organization - Edit* privilege" in out
+    assert "▶ alice opens the app's Home tab" in out
+    assert "Your last requests" in out and "`exampleprodus4k7q2m`" in out
     assert "Linked as bob@example.com (region US)" in out
     assert "Expired — nothing was deleted" in out
     assert re.search(r"\[(\d+)\] Confirm deletion \(danger\)   \[\d+\] Cancel", out)

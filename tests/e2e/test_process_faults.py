@@ -4,63 +4,27 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ALICE, CHANNEL, SIGNING_SECRET, launch_app_process, process_env
+from conftest import ALICE, CHANNEL, link_through_slack
+from replicas import World, process_world
 
-from bot.emulator.coveo import FakeCoveo
-from bot.emulator.slack import FakeSlack
-from handlers.ids import ACTION_CONFIRM, ACTION_REGION, ACTION_TOKEN, BLOCK_REGION, BLOCK_TOKEN
+from handlers.ids import ACTION_CONFIRM
 
 PROD = "exampleprodus4k7q2m"
 
 
-@dataclass
-class World:
-    slack: FakeSlack
-    coveo: FakeCoveo
-    tokens: dict[str, str]
-    env: dict[str, str]
-
-    def launch(self) -> subprocess.Popen[str]:
-        proc, port = launch_app_process(self.env)
-        self.slack.app_url = f"http://127.0.0.1:{port}"
-        return proc
-
-
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with FakeSlack(signing_secret=SIGNING_SECRET) as slack, FakeCoveo() as coveo:
-        tokens = coveo.seed_demo()
-        slack.add_channel(CHANNEL, "general")
-        policy = tmp_path / "policy.toml"  # these tests are about processes, not guardrails
-        policy.write_text("[typed_confirmation]\ntypes = []\nproduct_types = []\n")
-        env = process_env(
-            slack,
-            coveo,
-            tmp_path,
-            DELETE_ORG_SWEEP_INTERVAL="1",
-            DELETE_ORG_POLICY=str(policy),
-        )
-        yield World(slack, coveo, tokens, env)
+    with process_world(tmp_path) as fakes:
+        yield fakes
 
 
 def _card_confirmed_while_coveo_holds_the_delete(world: World, hold: float) -> str:
     slack = world.slack
-    slack.send_command(ALICE, CHANNEL, "link")
-    view = slack.wait_for(lambda: slack.views(ALICE, open_only=True))[-1]
-    slack.submit_view(
-        ALICE,
-        view.id,
-        {
-            BLOCK_TOKEN: {ACTION_TOKEN: world.tokens["admin_us"]},
-            BLOCK_REGION: {ACTION_REGION: "us"},
-        },
-    )
+    link_through_slack(slack, ALICE, CHANNEL, world.tokens["admin_us"])
     slack.send_command(ALICE, CHANNEL, PROD)
     card = slack.wait_for(lambda: slack.messages(CHANNEL, include_replies=False))[0]
     world.coveo.hang("DELETE", "/rest/organizations/", hold, then="process")
