@@ -444,6 +444,17 @@ def shortened_card_note(capped: int, requested: int) -> str:
     )
 
 
+def shortened_approval_note(capped: int, requested: int) -> str:
+    """The line in the thread of a response_url card whose approval window was shortened
+    (``capped`` instead of ``requested`` seconds) so its end still reaches the card."""
+    return (
+        f":hourglass_flowing_sand: Approvers have {_duration(capped)}, not"
+        f" {_duration(requested)}: the app is not in this channel, so Slack only lets it update"
+        " the card for 30 minutes after a click. Invite the app (`/invite @delete-org-bot`) to"
+        " keep cards longer."
+    )
+
+
 def card_unreachable(org_id: str, channel_id: str, error: str, outcome: str) -> str:
     """The direct message to a requester when neither the card nor its thread can be reached
     any more (``error`` is the last Slack error), with the outcome they would have seen."""

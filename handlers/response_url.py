@@ -66,16 +66,20 @@ def why_unusable(budget: UrlBudget, *, private: bool = False, posts: int = 1) ->
     return "response_url_expired"
 
 
-def capped_timeout(requested: int, budget: UrlBudget, now: datetime, sweep_interval: int) -> int:
-    """Seconds a card posted through the URL of ``budget`` at ``now`` may stay confirmable.
+def capped_timeout(
+    requested: int, budget: UrlBudget, now: datetime, sweep_interval: int, *, posts_before: int = 1
+) -> int:
+    """Seconds a card posted through the URL of ``budget`` at ``now`` may stay confirmable
+    (or, with ``posts_before=2``, wait for a second approver after the card update and thread
+    line that say so).
 
     Its expiry messages are sent up to ``sweep_interval`` seconds after the deadline (the
     sweeper's pass) and maybe retried for :data:`RETRY_ALLOWANCE_SECONDS`; all of that must
     happen before :attr:`UrlBudget.dies_at`. The result is ``requested`` when that already
     fits, else the largest whole number of minutes that does (at least 0). It is 0 when the
-    URL has no room left for the card and its :data:`OUTCOME_USES` posts after it.
+    URL has no room left for the ``posts_before`` posts and the :data:`OUTCOME_USES` after them.
     """
-    if budget.uses + 1 + OUTCOME_USES > MAX_USES:
+    if budget.uses + posts_before + OUTCOME_USES > MAX_USES:
         return 0
     room = budget.dies_at - now - timedelta(seconds=sweep_interval + RETRY_ALLOWANCE_SECONDS)
     latest = int(room.total_seconds())

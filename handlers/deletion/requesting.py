@@ -20,7 +20,7 @@ from handlers.deps import Actor
 from handlers.guard import facts_of
 from handlers.messages import esc
 from handlers.notice import DelayedNotice
-from handlers.response_url import OUTCOME_USES, UrlBudget, capped_timeout, why_unusable
+from handlers.response_url import OUTCOME_USES, why_unusable
 from storage import (
     PENDING,
     DeletionRequest,
@@ -191,11 +191,8 @@ class RequestSteps(FlowBase):
                 left for a card and its end (``response_url_expired`` / ``_used_up``).
         """
         now = self.deps.clock()
-        budget = (self.delivery.url_budget(response_url) if response_url else None) or UrlBudget(
-            received_at=now, uses=0
-        )
         requested = int((request.expires_at - now).total_seconds())
-        capped = capped_timeout(requested, budget, now, self.deps.sweep_interval)
+        capped, budget = self.fitting_timeout(requested, response_url, now, posts_before=1)
         if capped >= requested:
             return request, None
         if capped < CONFIRM_TIMEOUT_RANGE[0]:  # no card worth posting: say why instead

@@ -4,7 +4,9 @@ the URL is dead the requester is told by direct message; freezegun drives the ti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from unittest.mock import Mock
 
@@ -18,6 +20,7 @@ from slack_sdk.web import SlackResponse
 from bot.clock import utcnow
 from bot.coveo import CoveoClient
 from bot.orgid import OrgRef
+from bot.policy import PolicyHolder
 from handlers.deletion import DeletionFlow
 from handlers.delivery import Delivery, DeliveryError
 from handlers.deps import Actor, Deps
@@ -35,6 +38,7 @@ from storage import Store
 
 T0 = datetime(2026, 12, 3, 9, 0, 0, tzinfo=UTC)
 URL = "https://hooks.slack.test/commands/T1/1/secret"
+CLICK_URL = "https://hooks.slack.test/actions/T1/2/secret"
 ORG = {
     "id": "acmeprod1",
     "displayName": "Acme Production",
@@ -114,7 +118,7 @@ class HookDelivery(Delivery):
         self.posts: list[dict[str, Any]] = []
 
     def _post(self, url: str, body: dict[str, Any]) -> None:
-        assert url == URL
+        assert url in (URL, CLICK_URL)
         self.posts.append(body)
 
 
@@ -147,14 +151,21 @@ def _slack(in_channel: bool) -> Mock:
     return client
 
 
-def _flow(store: Store, timeout: int, *, in_channel: bool = False) -> DeletionFlow:
+def _flow(
+    store: Store, timeout: int, *, in_channel: bool = False, policy: Path | None = None
+) -> DeletionFlow:
     coveo = CoveoClient(
         httpx.Client(transport=httpx.MockTransport(lambda _r: httpx.Response(200, json=ORG))),
         platform_url="https://coveo.test",
     )
     delivery = HookDelivery(_slack(in_channel), store)
     deps = Deps(
-        store=store, coveo=coveo, delivery=delivery, confirm_timeout=timeout, sweep_interval=25
+        store=store,
+        coveo=coveo,
+        delivery=delivery,
+        confirm_timeout=timeout,
+        sweep_interval=25,
+        policy=PolicyHolder(policy),
     )
     store.save_link(
         workspace="T1",
@@ -214,6 +225,35 @@ def test_no_card_is_posted_on_a_url_without_room_for_its_end(store: Store) -> No
     assert store.live_request_for_org("acmeprod1", "us") is None
     (abandoned,) = [e for e in store.audit_events() if e.event == "abandoned"]
     assert "response_url_used_up" in str(abandoned.detail)
+
+
+def test_an_approval_wait_on_a_response_url_card_fits_the_click_s_url(
+    store: Store, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        "[typed_confirmation]\ntypes = []\nproduct_types = []\n"
+        '[second_approver]\ntypes = ["Sandbox"]\napprover_users = ["U0BOB000001"]\n'
+        "approval_timeout = 3600\n"
+    )
+    flow = _flow(store, 120, policy=policy)
+    with freeze_time(T0):
+        flow.request(ALICE, OrgRef("acmeprod1"))
+    request = store.live_request_for_org("acmeprod1", "us")
+    assert request is not None and request.delivery == "response_url"
+    clicker = replace(ALICE, response_url=CLICK_URL)
+    with freeze_time(at(30)):
+        flow.confirm(clicker, request.id, "1700000000.000100", via_modal=True, reason="cleanup")
+    waiting = store.get_request(request.id)
+    assert waiting is not None and waiting.state == "awaiting_approval"
+    assert waiting.approval_expires_at == at(30 + 1680)
+    delivery = flow.delivery
+    assert isinstance(delivery, HookDelivery)
+    assert "Approvers have 28 minutes, not 60 minutes" in _texts(delivery.posts[-1])
+    (event,) = [e for e in store.audit_events(request.id) if e.event == "expiry_shortened"]
+    assert "approval window" in str(event.detail) and "1680 s instead of 3600 s" in str(
+        event.detail
+    )
 
 
 def test_a_short_timeout_is_left_alone(store: Store) -> None:
