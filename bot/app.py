@@ -16,13 +16,18 @@ import httpx
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+from slack_sdk.http_retry.handler import RetryHandler
 
+from bot import app_version
 from bot.clock import utcnow
 from bot.config import OAUTH_CALLBACK_PATH, Config
 from bot.coveo import CoveoClient, make_http_client
 from bot.coveo_oauth import CoveoOAuth, OAuthClientSettings
 from bot.crypto import TokenCipher, load_or_create_key_file
 from bot.logredact import install as install_log_redaction
+from bot.metrics import METRICS_PATH, Metrics
+from bot.metrics_coveo import instrument as instrument_coveo_http
+from bot.metrics_slack import TimedApp, WebApiCallCounter
 from bot.policy import PolicyHolder
 from bot.server import Route
 from bot.startup import verify_bot_token
@@ -61,6 +66,7 @@ class Runtime:
     http: httpx.Client
     executor: ThreadPoolExecutor
     urgent: ThreadPoolExecutor
+    metrics: Metrics
     routes: list[Route] = field(default_factory=list)
     """HTTP endpoints besides ``/healthz`` and ``/slack/events``, served in both modes."""
 
@@ -100,15 +106,17 @@ class Runtime:
             self.deps.store.close()
 
 
-def make_slack_client(config: Config) -> WebClient:
+def make_slack_client(config: Config, *, observer: RetryHandler | None = None) -> WebClient:
     """The Web API client for ``config``'s bot token and ``SLACK_API_URL`` (10 s timeout; a
     connection error is retried once; rate limits are not slept on: the outbox retries later,
-    honouring Retry-After)."""
+    honouring Retry-After). ``observer`` goes first among the retry handlers, so it sees
+    every attempt (the metrics' ``WebApiCallCounter``)."""
+    handlers: list[RetryHandler] = [observer] if observer is not None else []
     return WebClient(
         token=config.slack_bot_token,
         base_url=config.slack_api_url or WebClient.BASE_URL,
         timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler()],
+        retry_handlers=[*handlers, ConnectionErrorRetryHandler()],
     )
 
 
@@ -137,8 +145,9 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> Runtime:
     """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started), and
-    the HTTP routes served in both modes (``GET /coveo/oauth/callback`` when a Coveo OAuth
-    client is configured).
+    the HTTP routes served in both modes (``GET /metrics``; ``GET /coveo/oauth/callback``
+    when a Coveo OAuth client is configured). The metrics live in a registry of this app's
+    own (``Runtime.metrics``); ``http``, when given, is instrumented like the app's own client.
 
     Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token), after
     the policy loaded and before the database or key file is created or opened.
@@ -150,14 +159,20 @@ def create_app(
     """
     # Every check first (policy, then Slack), so a failed start leaves no database or key file.
     policy = PolicyHolder(config.policy_path)
-    client = make_slack_client(config)
+    metrics = Metrics(version=app_version())
+    client = make_slack_client(config, observer=WebApiCallCounter(metrics.count_slack))
     identity = verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
-    store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
+    store = Store(
+        config.db_path, TokenCipher(keys), audit_key=config.audit_key, on_audit=metrics.on_audit
+    )
+    metrics.watch_store(store, clock)
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
+    instrument_coveo_http(http_client, metrics.observe_coveo)
     executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="listener")
     urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")
-    app = App(
+    app = TimedApp(
+        on_ack=metrics.observe_ack,
         client=client,
         signing_secret=config.slack_signing_secret,
         listener_executor=executor,
@@ -189,7 +204,7 @@ def create_app(
     register_all(app, deps)
     app.error(error_handler(deps.delivery))
     flow = DeletionFlow(deps)
-    routes: list[Route] = []
+    routes = [Route("GET", METRICS_PATH, metrics.wsgi_app())]
     if oauth is not None:
         callback = OAuthCallback(deps, oauth, flow.tell, home=HomePublisher(deps).publish_for)
         routes.append(Route("GET", OAUTH_CALLBACK_PATH, callback))
@@ -202,5 +217,6 @@ def create_app(
         http=http_client,
         executor=executor,
         urgent=urgent,
+        metrics=metrics,
         routes=routes,
     )

@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
@@ -15,6 +14,7 @@ from cryptography.fernet import Fernet
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
+from bot import app_version
 from bot.audit_cli import add_audit_parser, run_audit
 from bot.config import CONFIRM_TIMEOUT_RANGE, Config, ConfigError, load_config, read_environment
 from bot.logsetup import setup_logging
@@ -85,7 +85,7 @@ def run(config: Config) -> int:
             side_thread = ServerThread(server, name="http").start()
             handler = SocketModeHandler(runtime.app, config.slack_app_token)
             logger.info(
-                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz",
+                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz and /metrics",
                 config.host,
                 side_thread.port,
             )
@@ -122,13 +122,6 @@ def _confirm_timeout(raw: str) -> int:
     return value
 
 
-def _version() -> str:
-    try:
-        return version("delete-org-bot")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree, uninstalled
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: one sub-parser per command, each naming its handler with
     ``set_defaults(handler=…)``; a command group (e.g. ``audit …``) adds its own sub-parsers
@@ -142,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="delete-org-bot", description=DESCRIPTION, parents=[env_file]
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {app_version()}")
     parser.set_defaults(handler=_run_command)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the app (the default)", parents=[env_file])

@@ -5,10 +5,11 @@ timeout); writes take the write lock up front (``BEGIN IMMEDIATE``)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,13 +27,21 @@ from storage.model import (
 )
 from storage.oauth import OAuthRecords
 
+logger = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_SECONDS = 15.0
+
+AuditListener = Callable[[dict[str, Any]], None]
+"""Called with an audit row's fields (``event``, ``at``, ``to_state``, ``detail`` …, as in
+``storage.audit_chain.AUDIT_FIELDS``) after the transaction that wrote it committed."""
 
 
 class StoreBase:
     """The SQLite file, its per-thread connections and write transactions.
 
-    ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest.
+    ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;
+    ``on_audit`` (optional) hears of each audit row once it is committed (never of a rolled
+    back one); an error it raises is logged, never turned into a failed write.
     """
 
     def __init__(
@@ -41,10 +50,12 @@ class StoreBase:
         cipher: TokenCipher,
         *,
         audit_key: bytes | None = None,
+        on_audit: AuditListener | None = None,
     ) -> None:
         self.path = Path(path)
         self._cipher = cipher
         self._audit_key = audit_key
+        self._on_audit = on_audit
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -95,13 +106,26 @@ class StoreBase:
         """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``), so a
         concurrent writer waits for the busy timeout instead of failing on lock upgrade."""
         db = self._db()
+        self._local.written = []
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
         except BaseException:
             db.conn.execute("ROLLBACK")
+            self._local.written = []
             raise
         db.conn.execute("COMMIT")
+        written, self._local.written = self._local.written, []
+        for values in written:
+            self._tell_audit_listener(values)
+
+    def _tell_audit_listener(self, values: dict[str, Any]) -> None:
+        if self._on_audit is None:
+            return
+        try:
+            self._on_audit(values)
+        except Exception:  # noqa: BLE001 - the row is committed; the write must not look failed
+            logger.exception("audit listener failed on event %s", values.get("event"))
 
     def close(self) -> None:
         """Close every connection this store opened, in every thread."""
@@ -113,10 +137,13 @@ class StoreBase:
 
     def _audit(self, db: Database, now: datetime, event: str, **fields: Any) -> None:
         """The one writer of audit rows: chained to the previous row inside the caller's
-        write transaction (``storage.audit_chain.append_event``)."""
+        write transaction (``storage.audit_chain.append_event``), reported to ``on_audit``
+        once that transaction commits."""
         values = {name: fields.get(name) for name in AUDIT_FIELDS}
         values.update(at=to_iso(now), event=event)
         append_event(db.conn, self._audit_key, values)
+        if self._on_audit is not None:
+            self._local.written.append(dict(values))
 
     def _row_to_request(
         self, row: sqlite3.Row | tuple[Any, ...], names: Sequence[str]

@@ -3,9 +3,9 @@
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
 ``outbox``, ``instances`` (ownership, crash reconciliation, freeze), ``stats`` (counts for
-operators) and ``response_urls`` (the budget of each response_url), over ``base``
-(connections, transactions, the one audit write). Records, states and the exception tree are
-in ``storage.model``.
+operators and monitoring) and ``response_urls`` (the budget of each response_url), over
+``base`` (connections, transactions, the one audit write). Records, states and the exception
+tree are in ``storage.model``.
 
 Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
 and every state change of a deletion request is a single compare-and-set ``UPDATE ... WHERE
@@ -40,6 +40,8 @@ class Store(
     """All persistent state of the app, in one SQLite file.
 
     ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;
-    ``audit_key`` (``DELETE_ORG_AUDIT_KEY``) makes the audit hash chain an HMAC chain.
+    ``audit_key`` (``DELETE_ORG_AUDIT_KEY``) makes the audit hash chain an HMAC chain;
+    ``on_audit`` is called with each audit row's fields once its transaction committed (the
+    request-outcome metrics, ``bot.metrics``).
     Safe to share between threads and between processes using the same file.
     """

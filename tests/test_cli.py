@@ -59,6 +59,9 @@ def test_real_process_serves_the_flow_and_stops_cleanly_on_sigterm(tmp_path: Pat
             slack.click(ALICE, channel_id=CHANNEL, message_ts=card.ts, action_id=ACTION_CONFIRM)
             reply = slack.wait_for(lambda: slack.thread(CHANNEL, card.ts))[0]
             assert "204 No Content" in reply.text
+            from scrape import scrape
+
+            assert scrape(slack.app_url).value("delete_org_requests_total", outcome="deleted") == 1
         finally:
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=15)

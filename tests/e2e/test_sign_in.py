@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot.emulator.harness import ALICE, BOB, CHANNEL, LocalStack
+from bot.metrics import METRICS_PATH
 from handlers.ids import ACTION_CONFIRM, ACTION_SIGN_IN
 
 
@@ -202,4 +203,5 @@ def test_without_client_link_opens_the_paste_form(tmp_path) -> None:
     with LocalStack(oauth=False) as plain:
         plain.link(BOB, "viewer_us")
         plain.wait_ephemeral(BOB, "Linked as bob@example.com (region US)")
-        assert plain.runtime.routes == []
+        # no OAuth callback is served without a client; /metrics always is
+        assert [route.path for route in plain.runtime.routes] == [METRICS_PATH]
