@@ -36,7 +36,7 @@ from handlers import register_all
 from handlers.deletion import DeletionFlow
 from handlers.delivery import Delivery
 from handlers.deps import Deps
-from handlers.errors import on_app_error
+from handlers.errors import error_handler
 from handlers.groups import GroupDirectory
 from handlers.home import HomePublisher
 from handlers.oauth_callback import OAuthCallback
@@ -188,7 +188,7 @@ def create_app(
     deps = Deps(
         store=store,
         coveo=coveo,
-        delivery=Delivery(client),
+        delivery=Delivery(client, ledger=store, clock=clock),
         confirm_timeout=config.confirm_timeout,
         clock=clock,
         urgent=urgent,
@@ -197,11 +197,12 @@ def create_app(
         groups=GroupDirectory(client),
         tokens=Tokens(store, oauth, clock),
         workspace_url=_workspace_url(identity),
+        sweep_interval=config.sweep_interval,
     )
     # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
     install_log_redaction()
     register_all(app, deps)
-    app.error(on_app_error)
+    app.error(error_handler(deps.delivery))
     flow = DeletionFlow(deps)
     routes = [Route("GET", METRICS_PATH, metrics.wsgi_app())]
     if oauth is not None:

@@ -19,7 +19,8 @@ DEFAULT_CONFIRM_TIMEOUT = 120
 """Seconds a preview card stays confirmable when ``DELETE_ORG_CONFIRM_TIMEOUT`` is unset."""
 CONFIRM_TIMEOUT_RANGE = (10, 1800)
 """Allowed ``DELETE_ORG_CONFIRM_TIMEOUT`` values, in seconds, inclusive. 1800 s is also the
-lifetime of a Slack ``response_url``, which the app may need until the card ends."""
+lifetime of a Slack ``response_url``: a card posted through one (the app not in the channel)
+gets a shorter deadline that fits it (``handlers.response_url.capped_timeout``)."""
 DEFAULT_SWEEP_INTERVAL = 5
 SWEEP_INTERVAL_RANGE = (1, 25)
 """Seconds between two passes of the expiry sweeper; kept under 30 s so an expired card

@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 STALE_AFTER_SECONDS = 120
 """A process on another host whose heartbeat is older than this is presumed dead."""
+RESPONSE_URL_BUDGET_KEPT = timedelta(days=7)
+"""How long the budget of a response_url is kept (the URL itself dies after 30 minutes)."""
 
 
 def owner_checker(
@@ -60,7 +62,8 @@ class Sweeper:
     1. heartbeat of this process (``instances`` table);
     2. crash recovery of requests left in ``deleting`` by a dead process;
     3. expiry of cards past their deadline ("Expired — nothing was deleted" within 30 s);
-    4. outbox items whose retry time has come.
+    4. outbox items whose retry time has come;
+    5. forgetting response_url budgets older than :data:`RESPONSE_URL_BUDGET_KEPT`.
 
     Expiry is enforced at click time from the stored deadline anyway; the sweeper makes the card
     and thread say so without anyone clicking.
@@ -80,6 +83,7 @@ class Sweeper:
         self.flow.reconcile_orphans(self._alive)
         expired = self.flow.expire_due()
         self.flow.outbox.deliver_due()
+        deps.store.prune_response_urls(deps.clock() - RESPONSE_URL_BUDGET_KEPT)
         return expired
 
     def _loop(self) -> None:

@@ -59,7 +59,7 @@ class ActionListeners:
             self.open_confirm_modal(client, actor, request_id, ts, trigger_id)
         else:  # off the request thread, on the pool that slow work never occupies
             self.deps.urgent.submit(
-                guarded(self.open_confirm_modal),
+                guarded(self.open_confirm_modal, self.deps.delivery),
                 client=client,
                 actor=actor,
                 request_id=request_id,
@@ -130,8 +130,10 @@ class ActionListeners:
 def register(app: App, deps: Deps) -> None:
     """Attach the block action listeners to ``app``."""
     listeners = ActionListeners(deps)
-    app.action(ACTION_CONFIRM)(ack=listeners.ack_confirm, lazy=[guarded(listeners.on_confirm)])
-    app.action(ACTION_APPROVE)(ack=ack_only, lazy=[guarded(listeners.on_approve)])
-    app.action(ACTION_REJECT)(ack=ack_only, lazy=[guarded(listeners.on_reject)])
-    app.action(ACTION_CANCEL)(ack=ack_only, lazy=[guarded(listeners.on_cancel)])
+    app.action(ACTION_CONFIRM)(
+        ack=listeners.ack_confirm, lazy=[guarded(listeners.on_confirm, deps.delivery)]
+    )
+    app.action(ACTION_APPROVE)(ack=ack_only, lazy=[guarded(listeners.on_approve, deps.delivery)])
+    app.action(ACTION_REJECT)(ack=ack_only, lazy=[guarded(listeners.on_reject, deps.delivery)])
+    app.action(ACTION_CANCEL)(ack=ack_only, lazy=[guarded(listeners.on_cancel, deps.delivery)])
     app.action(ACTION_OPEN_LINK)(listeners.ack_open_link)

@@ -166,7 +166,7 @@ def open_link_modal_soon(
         open_link_modal(client, flow, actor, trigger_id, origin)
     else:
         deps.urgent.submit(
-            guarded(open_link_modal),
+            guarded(open_link_modal, deps.delivery),
             client=client,
             flow=flow,
             actor=actor,
@@ -276,4 +276,6 @@ class CommandListeners:
 def register(app: App, deps: Deps) -> None:
     """Attach the slash command listener (ack function plus lazy work) to ``app``."""
     listeners = CommandListeners(deps)
-    app.command(COMMAND)(ack=listeners.ack_delete_org, lazy=[guarded(listeners.work_delete_org)])
+    app.command(COMMAND)(
+        ack=listeners.ack_delete_org, lazy=[guarded(listeners.work_delete_org, deps.delivery)]
+    )

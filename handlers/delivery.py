@@ -6,18 +6,25 @@ Exception tree::
 
 Where the app cannot post in a channel (``not_in_channel``, ``channel_not_found``: private
 channels and DMs it is not in), Slack's ``response_url`` still works (slack-notes §7), so the
-card and its outcome travel that way instead.
+card and its outcome travel that way instead. Every post through a response_url first asks
+:func:`handlers.response_url.usable` (30 minutes, 5 posts) and counts one use, so a URL that is
+dead or used up is never posted to: the caller gets ``DeliveryError("response_url_expired")``
+or ``("response_url_used_up")`` at once and takes another way.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
+from bot.clock import utcnow
+from handlers.response_url import MAX_USES, UrlBudget, usable, why_unusable
 from storage import DeletionRequest
 
 logger = logging.getLogger(__name__)
@@ -26,6 +33,10 @@ CANNOT_POST_HERE = frozenset({"not_in_channel", "channel_not_found"})
 """chat.postMessage errors after which the response_url is used instead."""
 WEBHOOK_TIMEOUT = 10
 """Seconds allowed for one response_url post."""
+DEAD_URL = "response_url_http_404"
+"""How a response_url post fails when Slack considers the URL expired or used up: an HTTP
+error, 404 (slack-notes §1, §4); the fake answers ``expired_url`` / ``used_url``. A replace of
+a message that is gone (``message_not_found``) is not that."""
 
 Blocks = list[dict[str, Any]]
 
@@ -63,17 +74,79 @@ def _as_delivery_error(error: SlackClientError) -> DeliveryError:
     return DeliveryError(type(error).__name__, transient=True)  # network-level failure
 
 
+class UrlLedger(Protocol):
+    """Where response_url budgets are kept (the store: ``storage/response_urls.py``)."""
+
+    def response_url_budget(self, url: str) -> tuple[datetime, int] | None:
+        """``(received_at, uses)`` of ``url``, or None when unknown."""
+
+    def spend_response_url(self, url: str, now: datetime) -> int:
+        """Count one post through ``url``; returns the uses so far."""
+
+    def retire_response_url(self, url: str, uses: int) -> None:
+        """Count ``url`` as having had ``uses`` posts (Slack said it is dead)."""
+
+
 class Delivery:
-    """Sends the app's messages. ``client`` is the bot's ``WebClient``."""
+    """Sends the app's messages. ``client`` is the bot's ``WebClient``; ``ledger`` keeps the
+    budget of each response_url (None: no budget is kept or checked, as in unit tests);
+    ``clock`` returns aware UTC."""
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        ledger: UrlLedger | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.client = client
+        self.ledger = ledger
+        self.clock = clock
 
-    def _webhook(self, url: str, body: dict[str, Any]) -> None:
+    def url_budget(self, url: str) -> UrlBudget | None:
+        """What is left of ``url`` (see :mod:`handlers.response_url`), or None when no ledger
+        is kept or the URL was never noted."""
+        found = self.ledger.response_url_budget(url) if self.ledger is not None else None
+        return UrlBudget(received_at=found[0], uses=found[1]) if found else None
+
+    def url_usable(self, url: str | None, at: datetime, *, private: bool = False) -> bool:
+        """Whether one more post through ``url`` sent at ``at`` will be accepted
+        (:func:`handlers.response_url.usable`); False for no URL, True for an unknown one."""
+        if not url:
+            return False
+        budget = self.url_budget(url)
+        return budget is None or usable(budget, at, private=private)
+
+    def _webhook(self, url: str, body: dict[str, Any], *, private: bool = False) -> None:
+        """Post ``body`` through ``url`` if the rule allows it, counting one use.
+
+        Raises:
+            DeliveryError: the URL is dead or used up (nothing was sent), or Slack refused it.
+        """
+        if self.ledger is not None:
+            now = self.clock()
+            budget = self.url_budget(url)
+            if budget is not None and not usable(budget, now, private=private):
+                code = why_unusable(budget, private=private)
+                logger.info("response_url not posted to (%s, %s uses)", code, budget.uses)
+                raise DeliveryError(code)
+            self.ledger.spend_response_url(url, now)  # Slack may count a failed post too
+        try:
+            self._post(url, body)
+        except DeliveryError as error:
+            if error.error == DEAD_URL and self.ledger is not None:
+                # Slack says it is expired or used up (slack-notes §1): never post to it again.
+                self.ledger.retire_response_url(url, MAX_USES)
+            raise
+
+    def _post(self, url: str, body: dict[str, Any]) -> None:
+        """The HTTP POST of ``body`` to the response_url (its answer checked)."""
         try:
             response = WebhookClient(url, timeout=WEBHOOK_TIMEOUT).send_dict(body)
         except (SlackClientError, OSError) as error:
             raise DeliveryError(f"response_url_{type(error).__name__}", transient=True) from error
+        if response.status_code == 404 and "message_not_found" in str(response.body or ""):
+            raise DeliveryError("response_url_message_not_found")  # the URL itself still works
         if response.status_code != 200:
             raise DeliveryError(
                 f"response_url_http_{response.status_code}",
@@ -81,12 +154,20 @@ class Delivery:
             )
 
     def post_card(
-        self, *, channel_id: str, text: str, blocks: Blocks, response_url: str | None
+        self,
+        *,
+        channel_id: str,
+        text: str,
+        blocks: Blocks,
+        response_url: str | None,
+        refit: Callable[[], tuple[str, Blocks]] | None = None,
     ) -> tuple[str, str | None]:
         """Post the preview card visibly in the channel.
 
         Returns ``("channel", ts)`` after chat.postMessage, or ``("response_url", None)`` when the
-        app cannot post there and the command's response_url carried the card instead.
+        app cannot post there and the command's response_url carried the card instead. Before
+        that second way, ``refit()`` (when given) returns the ``(text, blocks)`` to post there
+        instead (a card whose deadline fits the URL's life, :mod:`handlers.response_url`).
 
         Raises:
             DeliveryError: neither way worked.
@@ -99,6 +180,8 @@ class Delivery:
             if failure.error not in CANNOT_POST_HERE or not response_url:
                 raise failure from error
             logger.info("chat.postMessage refused (%s); card goes via response_url", failure.error)
+        if refit is not None:
+            text, blocks = refit()
         self._webhook(
             response_url,
             {
@@ -201,7 +284,7 @@ class Delivery:
             body["blocks"] = blocks
         if response_url:
             try:
-                self._webhook(response_url, body)
+                self._webhook(response_url, body, private=True)
                 return
             except DeliveryError as error:
                 logger.warning(
@@ -217,6 +300,12 @@ class Delivery:
     def direct_message(self, *, user_id: str, text: str) -> None:
         """Post in the app's direct conversation with ``user_id``: the last resort when the
         card's channel cannot be reached, so the user still learns the outcome.
+
+        ``chat.postMessage`` with ``channel`` = the user ID posts in the app's App Home
+        **Messages** tab; it needs the ``chat:write`` scope (slack-notes §6 scopes table) and
+        the manifest's ``features.app_home.messages_tab_enabled`` for the user to see it
+        (slack-notes §6 ``app_home``). No ``conversations.open``, so no ``im:write``
+        (slack-notes §7 says that scope is for opening the DM [I]).
 
         Raises:
             DeliveryError: Slack refused it too.

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.clock import utcnow
+from bot.config import SWEEP_INTERVAL_RANGE
 from bot.coveo import CoveoClient
 from bot.policy import PolicyHolder
 from handlers.delivery import Delivery
@@ -63,7 +64,9 @@ class Deps:
     Slack user groups (None: no group lookups, as in unit tests); ``tokens`` starts sign-ins
     and refreshes expired tokens (None: pasted tokens only, no refresh); ``workspace_url`` is
     the workspace's address from ``auth.test`` at start (``https://acme.slack.com/``), used
-    for links to cards on the App Home (None: no links)."""
+    for links to cards on the App Home (None: no links); ``sweep_interval`` is the expiry
+    sweeper's period in seconds (``DELETE_ORG_SWEEP_INTERVAL``; default its maximum), which a
+    card posted through a response_url must allow for (``handlers.response_url``)."""
 
     store: Store
     coveo: CoveoClient
@@ -77,6 +80,7 @@ class Deps:
     groups: GroupDirectory | None = None
     tokens: Tokens | None = None
     workspace_url: str | None = None
+    sweep_interval: int = SWEEP_INTERVAL_RANGE[1]
 
 
 @dataclass(frozen=True)

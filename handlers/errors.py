@@ -10,17 +10,24 @@ from typing import Any
 from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 
+from handlers.delivery import Delivery, DeliveryError
 from handlers.messages import INTERNAL_ERROR
 
 logger = logging.getLogger(__name__)
 
 
-def report_unexpected(error: BaseException, body: object) -> None:
+def report_unexpected(error: BaseException, body: object, delivery: Delivery | None = None) -> None:
     """Log ``error`` with its traceback and, when the payload has a ``response_url``, tell the
-    user privately that something failed (never the traceback itself)."""
+    user privately that something failed (never the traceback itself). With ``delivery``, that
+    post obeys the response_url rule (``handlers.response_url``) like every other."""
     logger.error("unexpected error in a listener", exc_info=error)
     url = body.get("response_url") if isinstance(body, dict) else None
-    if isinstance(url, str) and url:
+    if isinstance(url, str) and url and delivery is not None:
+        try:
+            delivery.private(channel_id="", user_id="", text=INTERNAL_ERROR, response_url=url)
+        except DeliveryError as send_error:
+            logger.warning("could not tell the user about the error: %s", send_error.error)
+    elif isinstance(url, str) and url:
         try:
             WebhookClient(url, timeout=5).send(
                 text=INTERNAL_ERROR, response_type="ephemeral", replace_original=False
@@ -34,15 +41,26 @@ def on_app_error(error: Exception, body: dict[str, Any]) -> None:
     report_unexpected(error, body)
 
 
-def guarded(work: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a lazy listener so its exceptions reach :func:`report_unexpected`: Bolt would
-    otherwise log only the message of an exception raised after the ack."""
+def error_handler(delivery: Delivery) -> Callable[[Exception, dict[str, Any]], None]:
+    """:func:`on_app_error` telling the user through ``delivery`` (so under the response_url
+    rule); Bolt injects ``error`` and ``body`` by name."""
+
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        report_unexpected(error, body, delivery)
+
+    return on_error
+
+
+def guarded(work: Callable[..., None], delivery: Delivery | None = None) -> Callable[..., None]:
+    """Wrap a lazy listener so its exceptions reach :func:`report_unexpected` (telling the user
+    through ``delivery`` when given): Bolt would otherwise log only the message of an exception
+    raised after the ack."""
 
     @functools.wraps(work)
     def wrapper(**kwargs: Any) -> None:
         try:
             work(**kwargs)
         except Exception as error:  # noqa: BLE001 - the one catch-all: logged with traceback
-            report_unexpected(error, kwargs.get("body"))
+            report_unexpected(error, kwargs.get("body"), delivery)
 
     return wrapper

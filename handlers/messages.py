@@ -16,6 +16,7 @@ from bot.coveo import (
     NotAUserToken,
 )
 from bot.orgid import MAX_ORG_ID_LENGTH, OrgIdError
+from bot.wording import plural
 from handlers.ids import COMMAND
 
 USAGE = (
@@ -423,3 +424,48 @@ def expired_at_click(org_id: str) -> str:
 def link_problem_at_confirm(reason: str) -> str:
     """The requester's link vanished or broke between the card and the click."""
     return f"Not deleted: {reason} Link your token again and request a new card."
+
+
+def _duration(seconds: int) -> str:
+    """``25 minutes`` for whole minutes, else ``90 seconds``."""
+    if seconds >= 60 and seconds % 60 == 0:
+        return plural(seconds // 60, "minute")
+    return plural(seconds, "second")
+
+
+def shortened_card_note(capped: int, requested: int) -> str:
+    """The line on a card posted through the command's response_url whose deadline was brought
+    forward (``capped`` instead of ``requested`` seconds) so its end still reaches the card."""
+    return (
+        f":hourglass_flowing_sand: This card expires in {_duration(capped)}, not"
+        f" {_duration(requested)}: the app is not in this channel, so Slack only lets it update"
+        " the card for 30 minutes. Invite the app (`/invite @delete-org-bot`) to keep cards"
+        " longer."
+    )
+
+
+def shortened_approval_note(capped: int, requested: int) -> str:
+    """The line in the thread of a response_url card whose approval window was shortened
+    (``capped`` instead of ``requested`` seconds) so its end still reaches the card."""
+    return (
+        f":hourglass_flowing_sand: Approvers have {_duration(capped)}, not"
+        f" {_duration(requested)}: the app is not in this channel, so Slack only lets it update"
+        " the card for 30 minutes after a click. Invite the app (`/invite @delete-org-bot`) to"
+        " keep cards longer."
+    )
+
+
+def card_unreachable(org_id: str, channel_id: str, error: str, outcome: str) -> str:
+    """The direct message to a requester when neither the card nor its thread can be reached
+    any more (``error`` is the last Slack error), with the outcome they would have seen."""
+    if error.startswith("response_url_"):
+        why = (
+            "the app is not in that channel and Slack's link to the card no longer works (it"
+            " lasts 30 minutes and 5 messages)"
+        )
+    else:
+        why = f"Slack said `{esc(error)}`"
+    return (
+        f"Your deletion card for `{esc(org_id)}` in <#{channel_id}> could not be updated: {why}."
+        f" Its buttons may still show, but they no longer do anything.\n*Outcome:* {outcome}"
+    )

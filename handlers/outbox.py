@@ -3,7 +3,12 @@
 Transient Slack failures (``ratelimited`` with its ``Retry-After``, 5xx, network) are retried
 later by the sweeper; permanent ones have already fallen back to the response_url inside
 :class:`~handlers.delivery.Delivery`, and if that fails too the requester gets the outcome in a
-private message. The audit table has the outcome whatever Slack does.
+private message, or else by direct message (recorded in the audit table either way, as the
+outcome always is).
+
+A retry is never planned on a response_url that will be dead by then
+(:func:`handlers.response_url.usable`): where the card can only be reached through that URL
+(the app is not in the channel), the item is given up at once and the requester told.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from handlers.delivery import Delivery, DeliveryError
-from handlers.messages import esc
+from handlers.messages import card_unreachable
 from storage import DeletionRequest, OutboxItem, Store
 
 logger = logging.getLogger(__name__)
@@ -78,12 +83,22 @@ class Outbox:
                     self.delivery.thread_reply(request, text=item.text, response_url=url)
             except DeliveryError as error:
                 now = self.clock()
-                if error.transient and item.attempts + 1 < MAX_ATTEMPTS:
-                    wait = (
-                        error.retry_after
-                        if error.retry_after is not None
-                        else backoff(item.attempts)
+                wait = (
+                    error.retry_after if error.retry_after is not None else backoff(item.attempts)
+                )
+                retry_at = now + timedelta(seconds=wait)
+                if (
+                    error.transient
+                    and request.delivery == "response_url"
+                    and not self.delivery.url_usable(url, retry_at)
+                ):
+                    logger.info(
+                        "outbox item %s: %s, and no retry before the response_url dies",
+                        item.id,
+                        error.error,
                     )
+                    error = DeliveryError("response_url_expired")
+                if error.transient and item.attempts + 1 < MAX_ATTEMPTS:
                     logger.info(
                         "outbox item %s (%s) failed with %s; retrying in %.0f s",
                         item.id,
@@ -91,9 +106,7 @@ class Outbox:
                         error.error,
                         wait,
                     )
-                    self.store.outbox_retry_at(
-                        item.id, now, now + timedelta(seconds=wait), error.error
-                    )
+                    self.store.outbox_retry_at(item.id, now, retry_at, error.error)
                 else:
                     self._give_up(request, item, error, url)
                 continue
@@ -115,10 +128,7 @@ class Outbox:
         )
         if item.kind != "thread":
             return  # the card's state is also in the thread reply, told privately below
-        text = (
-            f"The card for `{esc(request.org_id)}` in <#{request.channel_id}> could not be"
-            f" updated (Slack said `{esc(error.error)}`). Outcome:\n{item.text}"
-        )
+        text = card_unreachable(request.org_id, request.channel_id, error.error, item.text)
         try:
             self.delivery.private(
                 channel_id=request.channel_id,
@@ -139,3 +149,27 @@ class Outbox:
                 request.state,
                 dm_error.error,
             )
+            self._record_direct(
+                request, "direct_message_failed", f"{dm_error.error} after {error.error}"
+            )
+            return
+        logger.info(
+            "request %s: card unreachable (%s); requester %s told by direct message",
+            request.id,
+            error.error,
+            request.requester_id,
+        )
+        self._record_direct(request, "told_by_direct_message", f"card unreachable: {error.error}")
+
+    def _record_direct(self, request: DeletionRequest, event: str, detail: str) -> None:
+        """Audit the last-resort direct message to the requester (sent or failed)."""
+        self.store.record_event(
+            self.clock(),
+            event,
+            workspace=request.workspace,
+            actor_id=request.requester_id,
+            request_id=request.id,
+            org_id=request.org_id,
+            region=request.region,
+            detail=detail[:500],
+        )

@@ -55,5 +55,5 @@ class SignInListeners:
 def register(app: App, deps: Deps) -> None:
     """Attach the sign-in listeners to ``app`` (only when an OAuth client is configured)."""
     listeners = SignInListeners(deps)
-    app.action(REGION_ACTION)(ack=ack_only, lazy=[guarded(listeners.on_region)])
+    app.action(REGION_ACTION)(ack=ack_only, lazy=[guarded(listeners.on_region, deps.delivery)])
     app.action(ACTION_SIGN_IN)(ack_only)

@@ -239,7 +239,9 @@ def register(app: App, deps: Deps) -> None:
     """Attach the view submission listeners to ``app``."""
     confirm = ConfirmListeners(deps)
     app.view(VIEW_CONFIRM)(
-        ack=confirm.ack_confirm_submit, lazy=[guarded(confirm.after_confirm_submit)]
+        ack=confirm.ack_confirm_submit, lazy=[guarded(confirm.after_confirm_submit, deps.delivery)]
     )
     listeners = ViewListeners(deps)
-    app.view(VIEW_LINK)(ack=listeners.on_link_submit, lazy=[guarded(listeners.after_link_submit)])
+    app.view(VIEW_LINK)(
+        ack=listeners.on_link_submit, lazy=[guarded(listeners.after_link_submit, deps.delivery)]
+    )

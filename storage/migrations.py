@@ -267,3 +267,16 @@ def m007_i14b_socket_envelopes(db: Database) -> None:
         not_null={"received_at", "instance_id", "kind"},
     )
     db.table("socket_envelopes").create_index(["received_at"])
+
+
+@migrations()
+def m008_i14a_response_url_uses(db: Database) -> None:
+    """Budget of each Slack response_url (30 minutes, 5 posts; ``handlers.response_url``):
+    when the app received it and how many posts it made through it. Keyed by the URL's
+    SHA-256 (the URL itself is a secret and is never stored here)."""
+    db.table("response_url_uses").create(
+        {"url_hash": str, "received_at": str, "uses": int},
+        pk="url_hash",
+        not_null={"received_at", "uses"},
+    )
+    db.table("response_url_uses").create_index(["received_at"])

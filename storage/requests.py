@@ -16,6 +16,7 @@ from storage.model import (
     DeletionRequest,
     LiveRequestExists,
 )
+from storage.response_urls import url_hash
 
 
 class RequestStore(StoreBase):
@@ -138,13 +139,53 @@ class RequestStore(StoreBase):
             )
         return self.get_request(request_id)
 
+    def shorten_expiry(
+        self, request_id: str, expires_at: datetime, now: datetime, *, detail: str
+    ) -> DeletionRequest | None:
+        """Bring a pending request's deadline forward to ``expires_at`` (never later), with an
+        audit row ``expiry_shortened`` saying why (``detail``), in one write; returns the
+        request as it now stands, or None when it is no longer pending."""
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE deletion_requests SET expires_at = ?, updated_at = ?"
+                " WHERE id = ? AND state = 'pending' AND expires_at > ?"
+                " RETURNING workspace, requester_id, org_id, region",
+                [to_iso(expires_at), to_iso(now), request_id, to_iso(expires_at)],
+            ).fetchone()
+            if row is not None:
+                self._audit(
+                    db,
+                    now,
+                    "expiry_shortened",
+                    workspace=row[0],
+                    actor_id=row[1],
+                    request_id=request_id,
+                    org_id=row[2],
+                    region=row[3],
+                    detail=detail,
+                )
+        request = self.get_request(request_id)
+        return request if request is not None and request.state == PENDING else None
+
     def note_click(
-        self, request_id: str, *, response_url: str | None, card_ts: str | None
+        self,
+        request_id: str,
+        *,
+        response_url: str | None,
+        card_ts: str | None,
+        now: datetime | None = None,
     ) -> DeletionRequest | None:
         """In one write: keep the click's response_url (the freshest usable one) and the card's
-        ts when it was not known yet; returns the request as it now stands."""
+        ts when it was not known yet; returns the request as it now stands. With ``now``, the
+        URL's budget starts then (``storage/response_urls.py``) unless it was already noted."""
         if response_url or card_ts:
             with self._write() as db:
+                if response_url and now is not None:
+                    db.execute(
+                        "INSERT INTO response_url_uses (url_hash, received_at, uses)"
+                        " VALUES (?, ?, 0) ON CONFLICT (url_hash) DO NOTHING",
+                        [url_hash(response_url), to_iso(now)],
+                    )
                 db.execute(
                     "UPDATE deletion_requests SET"
                     " response_url_encrypted = COALESCE(?, response_url_encrypted),"

@@ -3,9 +3,9 @@
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
 ``outbox``, ``instances`` (ownership, crash reconciliation, freeze), ``stats`` (counts for
-operators and monitoring) and ``envelopes`` (Socket Mode redeliveries), over ``base``
-(connections, transactions, the one audit write). Records, states and the exception tree are in
-``storage.model``.
+operators and monitoring), ``envelopes`` (Socket Mode redeliveries) and ``response_urls``
+(the budget of each response_url), over ``base`` (connections, transactions, the one audit
+write). Records, states and the exception tree are in ``storage.model``.
 
 Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
 and every state change of a deletion request is a single compare-and-set ``UPDATE ... WHERE
@@ -21,6 +21,7 @@ from storage.instances import InstanceStore
 from storage.links import LinkStore
 from storage.outbox import OutboxStore
 from storage.requests import RequestStore
+from storage.response_urls import ResponseUrlStore
 from storage.stats import StatsStore
 from storage.transitions import TransitionStore
 
@@ -36,6 +37,7 @@ class Store(
     InstanceStore,
     EnvelopeStore,
     StatsStore,
+    ResponseUrlStore,
 ):
     """All persistent state of the app, in one SQLite file.
 

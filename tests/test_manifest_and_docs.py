@@ -65,3 +65,10 @@ def test_readme_documents_every_variable_and_both_commands() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     test_command = ci.strip().splitlines()[-1]
     assert test_command in readme
+
+
+def test_manifest_lets_the_app_send_direct_messages() -> None:
+    """The outcome of a card the app can no longer reach goes to the requester's App Home
+    Messages tab (``Delivery.direct_message``): it must be on; ``chat:write`` covers it."""
+    assert _manifest()["features"]["app_home"]["messages_tab_enabled"] is True
+    assert "chat:write" in BOT_SCOPES

@@ -77,6 +77,7 @@ def test_migration_is_recorded_once(db: Database) -> None:
         ("delete_org_bot", "m005_issue10_oauth"),
         ("delete_org_bot", "m006_issue12_audit_chain"),
         ("delete_org_bot", "m007_i14b_socket_envelopes"),
+        ("delete_org_bot", "m008_i14a_response_url_uses"),
     ]
     assert rows[0][2].endswith("+00:00")
 
@@ -93,6 +94,7 @@ def test_expected_tables_exist(db: Database) -> None:
         "oauth_states",
         "audit_chain",
         "socket_envelopes",
+        "response_url_uses",
         "_sqlite_migrations",
     }
     assert db.table("links").pks == ["workspace", "user_id"]

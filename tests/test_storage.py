@@ -890,6 +890,7 @@ def test_two_stores_migrating_a_fresh_file_at_once_both_come_up(
             ("m005_issue10_oauth",),
             ("m006_issue12_audit_chain",),
             ("m007_i14b_socket_envelopes",),
+            ("m008_i14a_response_url_uses",),
         ]
 
 

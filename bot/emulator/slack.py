@@ -10,8 +10,10 @@ thread) and plays three roles for end-to-end tests and the text demo:
    `bot.emulator.slack_home`), ``conversations.info`` and ``users.info``,
    with Slack's error strings.  Every call is recorded as an `ApiCall`.
 2. **response_url endpoints** at ``{url}/hooks/<opaque>``.  They are valid for 30 minutes
-   and 5 uses, and apply ``response_type`` / ``replace_original`` / ``delete_original`` /
-   ``thread_ts`` the way Slack does.
+   and 5 uses (both configurable), and apply ``response_type`` / ``replace_original`` /
+   ``delete_original`` / ``thread_ts`` the way Slack does.  Every post and its answer is
+   recorded (`FakeSlack.hook_posts`).  ``chat.postMessage`` to a user ID is a direct message
+   (`FakeSlack.direct_messages`; ``bot/emulator/slack_records.py``).
 3. **The Slack client.**  `FakeSlack.send_command`, `FakeSlack.click` and
    `FakeSlack.submit_view` POST signed, form-encoded requests to ``{app_url}/slack/events``,
    the way Slack does.  They then apply the app's HTTP answer: an ack body becomes a
@@ -48,6 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from bot.emulator import slack_home
+from bot.emulator.slack_records import DirectMessage, HookPost, Records, is_user_channel
 
 __all__ = [
     "API_APP_ID",
@@ -58,8 +61,10 @@ __all__ = [
     "ApiCall",
     "AppResponse",
     "Channel",
+    "DirectMessage",
     "Ephemeral",
     "FakeSlack",
+    "HookPost",
     "Message",
     "OpenView",
     "sign_request",
@@ -408,7 +413,9 @@ class FakeSlack:
     Client-side requests go to ``app_url + app_path``.  ``app_timeout`` is the socket
     timeout in seconds for those requests; if the app does not answer in time the socket
     error (``TimeoutError``) propagates.  ``clock`` returns unix seconds and drives the
-    expiry of trigger_ids and response_urls.
+    expiry of trigger_ids and response_urls (pass the app's clock to measure on it).
+    ``response_url_ttl`` (seconds) and ``response_url_max_uses`` set a response_url's life
+    (Slack: 30 minutes and 5 posts, slack-notes §1), shorter for fast tests.
 
     response_url answers: 200 ``"ok"``; 404 ``"expired_url"`` / ``"used_url"`` /
     ``"invalid_url"`` (unknown) / ``"message_not_found"`` (replace or delete of a message
@@ -430,6 +437,8 @@ class FakeSlack:
         app_path: str = "/slack/events",
         app_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
+        response_url_ttl: float = RESPONSE_URL_TTL_SECONDS,
+        response_url_max_uses: int = RESPONSE_URL_MAX_USES,
     ) -> None:
         """Configure the fake.  Nothing listens until `start` is called."""
         if not signing_secret:
@@ -445,6 +454,9 @@ class FakeSlack:
         self._port = port
         self._clock = clock
         self._clock_offset = 0.0
+        self.response_url_ttl = response_url_ttl
+        self.response_url_max_uses = response_url_max_uses
+        self._records = Records()
         self._lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -548,7 +560,7 @@ class FakeSlack:
         """Make every response_url issued so far expired (it then answers 404 ``expired_url``)."""
         with self._lock:
             for hook in self._hooks.values():
-                hook.issued_at -= RESPONSE_URL_TTL_SECONDS + 1
+                hook.issued_at -= self.response_url_ttl + 1
 
     def expire_trigger_ids(self) -> None:
         """Make every trigger_id issued so far expired (views.open: ``expired_trigger_id``)."""
@@ -635,6 +647,16 @@ class FakeSlack:
         """Web API calls received so far (all, or only ``method``), in arrival order."""
         with self._lock:
             return [c for c in self._calls if method is None or c.method == method]
+
+    def direct_messages(self, user_id: str | None = None) -> list[DirectMessage]:
+        """Direct messages the app posted (``chat.postMessage`` to a user ID), in order."""
+        with self._lock:
+            return self._records.dms(user_id)
+
+    def hook_posts(self) -> list[HookPost]:
+        """Every POST to a response_url with the fake's answer, in order."""
+        with self._lock:
+            return self._records.hook_posts()
 
     def clear_calls(self) -> None:
         """Forget the recorded Web API calls and app responses."""
@@ -1304,11 +1326,22 @@ class FakeSlack:
     def _handle_hook(self, token: str, body: bytes) -> _Result:
         with self._lock:
             hook = self._hooks.get(token)
+            uses = hook.uses if hook is not None else 0
+            result = self._answer_hook(hook, body)
+            status, _, answer = result
+            kind, channel = (hook.kind, hook.channel) if hook is not None else ("unknown", "")
+            text = answer.decode("utf-8", "replace")
+            post = HookPost(kind, channel, self.now(), uses, status, text)
+            self._records.add_hook_post(post)
+            return result
+
+    def _answer_hook(self, hook: _Hook | None, body: bytes) -> _Result:
+        with self._lock:
             if hook is None:
                 return _text_result(404, "invalid_url")
-            if self.now() - hook.issued_at > RESPONSE_URL_TTL_SECONDS:
+            if self.now() - hook.issued_at > self.response_url_ttl:
                 return _text_result(404, "expired_url")
-            if hook.uses >= RESPONSE_URL_MAX_USES:
+            if hook.uses >= self.response_url_max_uses:
                 return _text_result(404, "used_url")
             try:
                 data = json.loads(body or b"null")
@@ -1399,6 +1432,13 @@ class FakeSlack:
 
     def _api_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel_id = str(params.get("channel") or "")
+        if is_user_channel(channel_id) and channel_id not in self._channels:
+            if channel_id not in self._users:
+                raise _ApiError("channel_not_found")
+            text, blocks = _content(params, require=True)
+            return self._records.add_dm(
+                channel_id, self._new_ts(), text or "", blocks or [], self.now()
+            )
         self._check_postable(channel_id)
         text, blocks = _content(params, require=True)
         thread_ts: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.orgid import OrgRef
 from handlers import blocks, messages, signin_blocks
@@ -13,6 +13,7 @@ from handlers.delivery import DeliveryError
 from handlers.deps import Actor, Deps
 from handlers.guard import Guard, Refusal
 from handlers.outbox import Outbox
+from handlers.response_url import UrlBudget, capped_timeout
 from handlers.tokens import NeedsRelink, RefreshUnavailable, Tokens
 from storage import (
     AWAITING_APPROVAL,
@@ -64,6 +65,20 @@ class FlowBase:
         self.outbox = Outbox(deps.store, deps.delivery, deps.clock, deps.instance_id)
         self.guard = Guard(deps.policy, deps.store, deps.groups, deps.clock)
         self.tokens = deps.tokens or Tokens(deps.store, None, deps.clock)
+
+    def fitting_timeout(
+        self, requested: int, response_url: str | None, now: datetime, *, posts_before: int
+    ) -> tuple[int, UrlBudget]:
+        """Seconds (at most ``requested``) a card that only ``response_url`` reaches may wait,
+        so that ``posts_before`` posts now and its end still go through that URL
+        (:func:`handlers.response_url.capped_timeout`), and the URL's budget (a fresh one when
+        the URL was never noted)."""
+        known = self.delivery.url_budget(response_url) if response_url else None
+        budget = known or UrlBudget(received_at=now, uses=0)
+        capped = capped_timeout(
+            requested, budget, now, self.deps.sweep_interval, posts_before=posts_before
+        )
+        return capped, budget
 
     def tell(self, actor: Actor, text: str, block_list: list[blocks.Block] | None = None) -> None:
         """Send ``actor`` a private message; a delivery failure is logged, never raised."""
@@ -152,6 +167,7 @@ class FlowBase:
             request.id,
             response_url=actor.response_url,
             card_ts=message_ts if not request.card_ts else None,
+            now=self.deps.clock(),
         )
         if refreshed is None:  # pragma: no cover - rows are never deleted
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.policy import MIN_APPROVAL_TIMEOUT
 from handlers import blocks, messages
 from handlers.deletion.base import plausible_request_id
 from handlers.deletion.deleting import DeleteSteps
@@ -113,13 +114,34 @@ class DecisionSteps(DeleteSteps):
 
     def _ask_approval(self, actor: Actor, request: DeletionRequest, reason: str, rule: str) -> None:
         now = self.deps.clock()
-        deadline = now + timedelta(seconds=self.guard.policy().approval_timeout)
+        requested = window = self.guard.policy().approval_timeout
+        if request.delivery == "response_url":  # the wait and its end go through this click's URL
+            fitted, _ = self.fitting_timeout(window, actor.response_url, now, posts_before=2)
+            window = max(fitted, MIN_APPROVAL_TIMEOUT)  # shorter still: the DM path tells
+            window = min(window, requested)
+        deadline = now + timedelta(seconds=window)
         waiting = self.store.await_approval(
             request.id, actor.user_id, now, reason=reason, approval_deadline=deadline
         )
         if waiting is None:
             self._not_pending(actor, request.id)
             return
+        note = ""
+        if window < requested:
+            self.store.record_event(
+                now,
+                "expiry_shortened",
+                workspace=request.workspace,
+                actor_id=actor.user_id,
+                request_id=request.id,
+                org_id=request.org_id,
+                region=request.region,
+                detail=(
+                    f"approval window of a response_url card: {window} s instead of"
+                    f" {requested} s (Slack keeps a response_url 30 minutes)"
+                ),
+            )
+            note = "\n" + messages.shortened_approval_note(window, requested)
         approvers = self.guard.approvers_text()
         self.outbox.send(
             waiting,
@@ -133,7 +155,7 @@ class DecisionSteps(DeleteSteps):
                     "thread",
                     f"<@{actor.user_id}> confirmed; a second approver ({approvers}) must"
                     f" approve before {blocks.slack_date(deadline)} ({esc(rule)}).\n"
-                    f"*Reason:* {esc(reason)}",
+                    f"*Reason:* {esc(reason)}{note}",
                     None,
                 ),
             ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.config import CONFIRM_TIMEOUT_RANGE
 from bot.coveo import (
     CoveoAPIError,
     CoveoError,
@@ -19,6 +20,7 @@ from handlers.deps import Actor
 from handlers.guard import facts_of
 from handlers.messages import esc
 from handlers.notice import DelayedNotice
+from handlers.response_url import OUTCOME_USES, why_unusable
 from storage import (
     PENDING,
     DeletionRequest,
@@ -40,6 +42,8 @@ class RequestSteps(FlowBase):
     def request(self, actor: Actor, ref: OrgRef) -> None:
         """Handle ``/delete-org <org-id>`` after the ack: look the organization up with the
         requester's own token and post the preview card (or say privately why not)."""
+        if actor.response_url:  # its 30 minutes and 5 posts start now (handlers.response_url)
+            self.store.note_response_url(actor.response_url, self.deps.clock())
         link = self.usable_link(actor)
         if link is None:
             return
@@ -147,12 +151,24 @@ class RequestSteps(FlowBase):
                 messages.already_live(live.org_id, live.requester_id, live.channel_id, live.state),
             )
             return
+        requirements = self._requirements(request)
+
+        def refit() -> tuple[str, list[blocks.Block]]:
+            nonlocal request
+            request, note = self._fit_to_response_url(request, actor.response_url)
+            lines = [*requirements, note] if note else requirements
+            return (
+                blocks.preview_fallback_text(request),
+                blocks.build_preview_card(request, org, lines),
+            )
+
         try:
             delivery, ts = self.delivery.post_card(
                 channel_id=actor.channel_id,
                 text=blocks.preview_fallback_text(request),
-                blocks=blocks.build_preview_card(request, org, self._requirements(request)),
+                blocks=blocks.build_preview_card(request, org, requirements),
                 response_url=actor.response_url,
+                refit=refit,
             )
         except DeliveryError as error:
             logger.warning("preview card for %s not posted: %s", request.id, error.error)
@@ -160,6 +176,44 @@ class RequestSteps(FlowBase):
             self.tell(actor, messages.card_not_posted(error.error, transient=error.transient))
             return
         self.store.attach_card(request.id, delivery=delivery, card_ts=ts)
+
+    def _fit_to_response_url(
+        self, request: DeletionRequest, response_url: str | None
+    ) -> tuple[DeletionRequest, str | None]:
+        """The card goes through the command's response_url (the app is not in the channel):
+        bring its deadline forward so that its expiry, sent up to a sweep interval later and
+        maybe retried, still reaches the card before the URL dies
+        (:func:`handlers.response_url.capped_timeout`). Returns the request as it now stands
+        and the line that says so on the card (None when the deadline already fitted).
+
+        Raises:
+            DeliveryError: the URL has less than the shortest timeout (10 s) or too few posts
+                left for a card and its end (``response_url_expired`` / ``_used_up``).
+        """
+        now = self.deps.clock()
+        requested = int((request.expires_at - now).total_seconds())
+        capped, budget = self.fitting_timeout(requested, response_url, now, posts_before=1)
+        if capped >= requested:
+            return request, None
+        if capped < CONFIRM_TIMEOUT_RANGE[0]:  # no card worth posting: say why instead
+            raise DeliveryError(why_unusable(budget, posts=1 + OUTCOME_USES))
+        shortened = self.store.shorten_expiry(
+            request.id,
+            now + seconds(capped),
+            now,
+            detail=(
+                f"card posted through response_url: confirmable {capped} s instead of"
+                f" {self.deps.confirm_timeout} s (Slack keeps a response_url 30 minutes)"
+            ),
+        )
+        if shortened is None:  # pragma: no cover - nobody else can decide on an unposted card
+            return request, None
+        logger.info(
+            "request %s: card via response_url, deadline brought forward to %s s",
+            request.id,
+            capped,
+        )
+        return shortened, messages.shortened_card_note(capped, self.deps.confirm_timeout)
 
     def _requirements(self, request: DeletionRequest) -> list[str]:
         policy = self.guard.policy()

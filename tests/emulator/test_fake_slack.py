@@ -792,3 +792,50 @@ def test_with_real_bolt_app(fake: FakeSlack) -> None:
         server.server_close()
         thread.join()
         executor.shutdown(wait=True)
+
+
+def test_direct_message_to_a_user_id_is_recorded(fake: FakeSlack, client: WebClient) -> None:
+    result = client.chat_postMessage(channel=USER, text="your card expired")
+    assert result["channel"] == "D" + USER[1:]
+    (dm,) = fake.direct_messages(USER)
+    assert (dm.user, dm.text, dm.ts) == (USER, "your card expired", result["ts"])
+    assert fake.messages(DM) == []  # not a channel message
+    assert api_error(lambda: client.chat_postMessage(channel="U0NOBODY01", text="x")) == (
+        "channel_not_found",
+        200,
+    )
+    fake.fail_method("chat.postMessage", "messages_tab_disabled", channel=USER)
+    assert api_error(lambda: client.chat_postMessage(channel=USER, text="y"))[0] == (
+        "messages_tab_disabled"
+    )
+    assert len(fake.direct_messages()) == 1
+
+
+def test_response_url_life_and_uses_are_configurable_and_posts_recorded(
+    fake: FakeSlack, app: RecordingApp
+) -> None:
+    with FakeSlack(signing_secret=SECRET, response_url_ttl=60, response_url_max_uses=2) as short:
+        short.add_user(USER, "alice")
+        short.add_channel(PUB, "general")
+        short.app_url = fake.app_url
+        short.send_command(USER, PUB, "acme")
+        hook = WebhookClient(app.requests[-1].form["response_url"])
+        assert hook.send(text="1").status_code == 200
+        assert hook.send(text="2").status_code == 200
+        assert (hook.send(text="3").body) == "used_url"
+        short.send_command(USER, PUB, "acme")
+        late = WebhookClient(app.requests[-1].form["response_url"])
+        short.advance_clock(61)
+        assert (late.send(text="late").status_code, late.send(text="x").body) == (
+            404,
+            "expired_url",
+        )
+        posts = short.hook_posts()
+        assert {p.channel for p in posts} == {PUB}
+        assert [(p.kind, p.uses_before, p.status, p.body) for p in posts] == [
+            ("command", 0, 200, "ok"),
+            ("command", 1, 200, "ok"),
+            ("command", 2, 404, "used_url"),
+            ("command", 0, 404, "expired_url"),
+            ("command", 0, 404, "expired_url"),
+        ]
