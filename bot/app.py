@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 from slack_bolt import App
@@ -24,6 +25,7 @@ from bot.coveo_oauth import CoveoOAuth, OAuthClientSettings
 from bot.crypto import TokenCipher, load_or_create_key_file
 from bot.logredact import install as install_log_redaction
 from bot.policy import PolicyHolder
+from bot.readiness import READY_PATH, Readiness
 from bot.server import Route
 from bot.startup import verify_bot_token
 from bot.sweeper import Sweeper
@@ -62,6 +64,8 @@ class Runtime:
     urgent: ThreadPoolExecutor
     routes: list[Route] = field(default_factory=list)
     """HTTP endpoints besides ``/healthz`` and ``/slack/events``, served in both modes."""
+    slack_auth: dict[str, Any] = field(default_factory=dict)
+    """Slack's ``auth.test`` answer at start (``ok``, ``team_id``, ``user_id``…; no token)."""
 
     def start(self, *, upkeep: bool = True) -> None:
         """Register this process and start the upkeep thread (first pass at once: requests a
@@ -128,8 +132,8 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> Runtime:
     """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started), and
-    the HTTP routes served in both modes (``GET /coveo/oauth/callback`` when a Coveo OAuth
-    client is configured).
+    the HTTP routes served in both modes (``GET /readyz``; ``GET /coveo/oauth/callback`` when
+    a Coveo OAuth client is configured).
 
     Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token), after
     the policy loaded and before the database or key file is created or opened.
@@ -142,7 +146,7 @@ def create_app(
     # Every check first (policy, then Slack), so a failed start leaves no database or key file.
     policy = PolicyHolder(config.policy_path)
     client = make_slack_client(config)
-    verify_bot_token(client)
+    slack_auth = verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
     store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
@@ -178,7 +182,8 @@ def create_app(
     register_all(app, deps)
     app.error(on_app_error)
     flow = DeletionFlow(deps)
-    routes: list[Route] = []
+    readiness = Readiness(store, slack_auth_passed=slack_auth.get("ok") is True)
+    routes: list[Route] = [Route("GET", READY_PATH, readiness)]
     if oauth is not None:
         routes.append(Route("GET", OAUTH_CALLBACK_PATH, OAuthCallback(deps, oauth, flow.tell)))
     return Runtime(
@@ -191,4 +196,5 @@ def create_app(
         executor=executor,
         urgent=urgent,
         routes=routes,
+        slack_auth=slack_auth,
     )

@@ -1,8 +1,9 @@
 """Serving the app over HTTP on waitress, a multi-threaded production WSGI server.
 
 In HTTP mode the server answers Slack at ``POST /slack/events``; in Socket Mode Slack's traffic
-comes over the WebSocket and the same server runs without that route, for ``GET /healthz`` and
-the other :class:`Route` entries the app factory adds (``Runtime.routes``)."""
+comes over the WebSocket and the same server runs without that route, for ``GET /healthz``,
+``GET /readyz`` (:mod:`bot.readiness`) and the other :class:`Route` entries the app factory
+adds (``Runtime.routes``)."""
 
 from __future__ import annotations
 

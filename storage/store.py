@@ -2,7 +2,8 @@
 
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
-``outbox`` and ``instances`` (ownership, crash reconciliation, freeze), over ``base``
+``outbox``, ``instances`` (ownership, crash reconciliation, freeze) and ``health`` (the
+readiness check of the database), over ``base``
 (connections, transactions, the one audit write). Records, states and the exception tree are in
 ``storage.model``.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from storage.audit import AuditStore
 from storage.base import BUSY_TIMEOUT_SECONDS, StoreBase
+from storage.health import HealthStore
 from storage.instances import InstanceStore
 from storage.links import LinkStore
 from storage.outbox import OutboxStore
@@ -24,7 +26,15 @@ from storage.transitions import TransitionStore
 __all__ = ["BUSY_TIMEOUT_SECONDS", "Store", "StoreBase"]
 
 
-class Store(LinkStore, RequestStore, TransitionStore, AuditStore, OutboxStore, InstanceStore):
+class Store(
+    LinkStore,
+    RequestStore,
+    TransitionStore,
+    AuditStore,
+    OutboxStore,
+    InstanceStore,
+    HealthStore,
+):
     """All persistent state of the app, in one SQLite file.
 
     ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;
