@@ -176,6 +176,7 @@ def create_app(
         policy=policy,
         groups=GroupDirectory(client),
         tokens=Tokens(store, oauth, clock),
+        response_url_retention=config.response_url_retention,
     )
     # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
     install_log_redaction()

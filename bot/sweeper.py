@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 
 STALE_AFTER_SECONDS = 120
 """A process on another host whose heartbeat is older than this is presumed dead."""
+RETENTION_EVERY_SECONDS = 60
+"""Seconds between two retention passes (clearing old response URLs): a table scan, not
+worth repeating every few seconds for a setting counted in hours."""
 
 
 def owner_checker(
@@ -60,7 +63,9 @@ class Sweeper:
     1. heartbeat of this process (``instances`` table);
     2. crash recovery of requests left in ``deleting`` by a dead process;
     3. expiry of cards past their deadline ("Expired — nothing was deleted" within 30 s);
-    4. outbox items whose retry time has come.
+    4. outbox items whose retry time has come;
+    5. at most every :data:`RETENTION_EVERY_SECONDS`, clearing the response URLs of requests
+       finished longer ago than ``DELETE_ORG_RESPONSE_URL_RETENTION``.
 
     Expiry is enforced at click time from the stored deadline anyway; the sweeper makes the card
     and thread say so without anyone clicking.
@@ -72,6 +77,7 @@ class Sweeper:
         self._alive = owner_checker(flow.deps.clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retention_due: datetime | None = None
 
     def run_once(self) -> int:
         """One pass; returns how many requests it expired."""
@@ -80,6 +86,10 @@ class Sweeper:
         self.flow.reconcile_orphans(self._alive)
         expired = self.flow.expire_due()
         self.flow.outbox.deliver_due()
+        now = deps.clock()
+        if self._retention_due is None or now >= self._retention_due:
+            self._retention_due = now + timedelta(seconds=RETENTION_EVERY_SECONDS)
+            self.flow.forget_old_response_urls()
         return expired
 
     def _loop(self) -> None:

@@ -61,7 +61,9 @@ class Deps:
     ``instance_id`` names this process in the database; ``inflight`` is shared by all flows;
     ``policy`` holds the guardrails (built-in default without a file); ``groups`` resolves
     Slack user groups (None: no group lookups, as in unit tests); ``tokens`` starts sign-ins
-    and refreshes expired tokens (None: pasted tokens only, no refresh)."""
+    and refreshes expired tokens (None: pasted tokens only, no refresh);
+    ``response_url_retention`` is how many seconds a finished request keeps its response URL
+    (None: kept for good)."""
 
     store: Store
     coveo: CoveoClient
@@ -74,6 +76,7 @@ class Deps:
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     groups: GroupDirectory | None = None
     tokens: Tokens | None = None
+    response_url_retention: int | None = None
 
 
 @dataclass(frozen=True)

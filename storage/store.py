@@ -2,8 +2,8 @@
 
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
-``outbox``, ``instances`` (ownership, crash reconciliation, freeze) and ``health`` (the
-readiness check of the database), over ``base``
+``outbox``, ``instances`` (ownership, crash reconciliation, freeze), ``health`` (the
+readiness check of the database) and ``retention`` (clearing old response URLs), over ``base``
 (connections, transactions, the one audit write). Records, states and the exception tree are in
 ``storage.model``.
 
@@ -21,6 +21,7 @@ from storage.instances import InstanceStore
 from storage.links import LinkStore
 from storage.outbox import OutboxStore
 from storage.requests import RequestStore
+from storage.retention import RetentionStore
 from storage.transitions import TransitionStore
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "Store", "StoreBase"]
@@ -34,6 +35,7 @@ class Store(
     OutboxStore,
     InstanceStore,
     HealthStore,
+    RetentionStore,
 ):
     """All persistent state of the app, in one SQLite file.
 
