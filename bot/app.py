@@ -23,6 +23,7 @@ from bot.config import OAUTH_CALLBACK_PATH, Config
 from bot.coveo import CoveoClient, make_http_client
 from bot.coveo_oauth import CoveoOAuth, OAuthClientSettings
 from bot.crypto import TokenCipher, load_or_create_key_file
+from bot.logfields import log_fields
 from bot.logredact import install as install_log_redaction
 from bot.policy import PolicyHolder
 from bot.readiness import READY_PATH, Readiness
@@ -94,6 +95,7 @@ class Runtime:
                 " reconciled at the next start)",
                 drain_timeout,
                 sorted(self.deps.inflight.snapshot()) or "listener work",
+                extra=log_fields("shutdown_gave_up"),
             )
         try:
             self.flow.outbox.deliver_due()

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.logfields import log_fields
 from bot.server import StartResponse
 from storage import SchemaStatus, StorageUnavailable
 
@@ -99,10 +100,10 @@ class Readiness:
                 "not ready: %s%s",
                 ", ".join(f"{name} {report.checks[name]}" for name in failed),
                 f" ({report.detail})" if report.detail else "",
-                extra={"event": "not_ready"},
+                extra=log_fields("not_ready"),
             )
         elif changed:
-            logger.info("ready", extra={"event": "ready"})
+            logger.info("ready", extra=log_fields("became_ready"))
         return report
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.logfields import log_fields
 from handlers.deletion import DeletionFlow
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,11 @@ class Sweeper:
             try:
                 self.run_once()
             except Exception:  # noqa: BLE001 - a background loop must survive; traceback logged
-                logger.exception("upkeep pass failed; retrying in %s s", self.interval)
+                logger.exception(
+                    "upkeep pass failed; retrying in %s s",
+                    self.interval,
+                    extra=log_fields("upkeep_error"),
+                )
             self._stop.wait(self.interval)
 
     def start(self) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.logfields import log_fields
 from handlers.delivery import Delivery, DeliveryError
 from handlers.messages import esc
 from storage import DeletionRequest, OutboxItem, Store
@@ -90,6 +91,7 @@ class Outbox:
                         item.kind,
                         error.error,
                         wait,
+                        extra=log_fields("slack_delivery_retry", request),
                     )
                     self.store.outbox_retry_at(
                         item.id, now, now + timedelta(seconds=wait), error.error
@@ -102,7 +104,13 @@ class Outbox:
     def _give_up(
         self, request: DeletionRequest, item: OutboxItem, error: DeliveryError, url: str | None
     ) -> None:
-        logger.warning("outbox item %s (%s) given up: %s", item.id, item.kind, error.error)
+        logger.warning(
+            "outbox item %s (%s) given up: %s",
+            item.id,
+            item.kind,
+            error.error,
+            extra=log_fields("slack_delivery_failed", request),
+        )
         self.store.outbox_done(item.id, self.clock(), status="dead", error=error.error)
         self.store.record_event(
             self.clock(),
@@ -128,7 +136,11 @@ class Outbox:
             )
             return
         except DeliveryError as private_error:
-            logger.warning("private outcome message failed: %s", private_error.error)
+            logger.warning(
+                "private outcome message failed: %s",
+                private_error.error,
+                extra=log_fields("private_message_failed", request),
+            )
         try:
             self.delivery.direct_message(user_id=request.requester_id, text=text)
         except DeliveryError as dm_error:
@@ -138,4 +150,5 @@ class Outbox:
                 request.id,
                 request.state,
                 dm_error.error,
+                extra=log_fields("outcome_undelivered", request),
             )

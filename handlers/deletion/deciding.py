@@ -3,8 +3,10 @@ approver's Approve or Reject."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+from bot.logfields import log_fields
 from handlers import blocks, messages
 from handlers.deletion.base import plausible_request_id
 from handlers.deletion.deleting import DeleteSteps
@@ -15,6 +17,8 @@ from storage import (
     PENDING,
     DeletionRequest,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class DecisionSteps(DeleteSteps):
@@ -120,6 +124,11 @@ class DecisionSteps(DeleteSteps):
         if waiting is None:
             self._not_pending(actor, request.id)
             return
+        logger.info(
+            "waiting for a second approver (%s)",
+            rule,
+            extra=log_fields("confirmed_awaiting_approval", waiting),
+        )
         approvers = self.guard.approvers_text()
         self.outbox.send(
             waiting,

@@ -12,6 +12,7 @@ from bot.coveo import (
     CoveoAPIError,
     CoveoError,
 )
+from bot.logfields import log_fields
 from handlers import messages
 from handlers.deletion.base import Outcome
 from handlers.deletion.deleting import DeleteSteps
@@ -61,6 +62,7 @@ class UpkeepSteps(DeleteSteps):
                 "cleared the response URLs of %d finished requests older than %d s",
                 cleared,
                 retention,
+                extra=log_fields("response_urls_cleared"),
             )
         return cleared
 
