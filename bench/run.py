@@ -14,8 +14,8 @@ script) and the baseline (a minimal Bolt ``App`` whose command and button listen
 
 Parts (see bench/README.md): 1 ack latency of ``/delete-org <org-id>``; 2 click latency (ack,
 and click → DELETE at the fake Coveo); 3 throughput of confirmations; 4 RSS and start-up of the
-``delete-org-bot`` process; 5 Store lookups on a large SQLite file. The table goes to stdout,
-progress to stderr.
+``delete-org-bot`` process; 5 Store lookups on a large SQLite file; 6 ``audit export`` wall time
+and peak RSS on 1,000,000 audit rows. The table goes to stdout, progress to stderr.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import storage_scale
+from bench import audit_export, storage_scale
 from bench.load import Sent, burst, command_body, post, wait_until
 from bench.procs import (
     CHANNEL,
@@ -84,6 +84,7 @@ class Settings:
     request_rows: int
     link_rows: int
     lookups: int
+    export_rows: int
     timeout: float
     profile: bool
     keep: bool
@@ -113,12 +114,15 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         default=None,
         help="cap every concurrency level (and part 3's count) at N",
     )
-    parser.add_argument("--parts", default="1,2,3,4,5", help="comma-separated parts to run")
+    parser.add_argument("--parts", default="1,2,3,4,5,6", help="comma-separated parts to run")
     parser.add_argument("--coveo-latency", type=float, default=None, help="s, parts 1-2 (2.0)")
     parser.add_argument("--delete-latency", type=float, default=None, help="s, part 3 (1.0)")
     parser.add_argument("--mixed", type=int, default=None, help="part 4 requests (10000)")
     parser.add_argument("--audit-rows", type=int, default=None, help="part 5 (1,000,000)")
     parser.add_argument("--request-rows", type=int, default=None, help="part 5 (100,000)")
+    parser.add_argument(
+        "--export-rows", type=int, default=None, help="part 6, large size (1,000,000)"
+    )
     parser.add_argument(
         "--profile", action="store_true", help="sample the app's stacks and queues in parts 1-3"
     )
@@ -145,8 +149,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         parser.error("--load must be at least 1")
     quick = args.quick
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
-    if not parts <= {1, 2, 3, 4, 5}:
-        parser.error("--parts takes numbers from 1 to 5")
+    if not parts <= {1, 2, 3, 4, 5, 6}:
+        parser.error("--parts takes numbers from 1 to 6")
 
     def pick(value: float | int | None, full: float | int, small: float | int) -> float | int:
         return value if value is not None else (small if quick else full)
@@ -165,6 +169,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         request_rows=int(pick(args.request_rows, 100_000, 2_000)),
         link_rows=500 if quick else 10_000,
         lookups=50 if quick else 500,
+        export_rows=int(pick(args.export_rows, 1_000_000, 20_000)),
         timeout=10.0,
         profile=args.profile,
         keep=args.keep,
@@ -736,6 +741,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 world.close()
         if 5 in s.parts:
             rows += part_storage(workdir, s, sections)
+        if 6 in s.parts:
+            export_rows, export_notes = audit_export.part_export(workdir, s.export_rows, progress)
+            rows += export_rows
+            sections += export_notes
     except BaseException:
         progress(f"benchmark failed; server logs and databases kept in {workdir}")
         raise

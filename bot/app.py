@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 from slack_bolt import App
@@ -24,11 +25,13 @@ from bot.config import OAUTH_CALLBACK_PATH, Config
 from bot.coveo import CoveoClient, make_http_client
 from bot.coveo_oauth import CoveoOAuth, OAuthClientSettings
 from bot.crypto import TokenCipher, load_or_create_key_file
+from bot.logfields import log_fields
 from bot.logredact import install as install_log_redaction
 from bot.metrics import METRICS_PATH, Metrics
 from bot.metrics_coveo import instrument as instrument_coveo_http
 from bot.metrics_slack import TimedApp, WebApiCallCounter
 from bot.policy import PolicyHolder
+from bot.readiness import READY_PATH, Readiness
 from bot.server import Route
 from bot.startup import verify_bot_token
 from bot.sweeper import Sweeper
@@ -69,6 +72,8 @@ class Runtime:
     metrics: Metrics
     routes: list[Route] = field(default_factory=list)
     """HTTP endpoints besides ``/healthz`` and ``/slack/events``, served in both modes."""
+    slack_auth: dict[str, Any] = field(default_factory=dict)
+    """Slack's ``auth.test`` answer at start (``ok``, ``team_id``, ``user_id``…; no token)."""
 
     def start(self, *, upkeep: bool = True) -> None:
         """Register this process and start the upkeep thread (first pass at once: requests a
@@ -97,6 +102,7 @@ class Runtime:
                 " reconciled at the next start)",
                 drain_timeout,
                 sorted(self.deps.inflight.snapshot()) or "listener work",
+                extra=log_fields("shutdown_gave_up"),
             )
         try:
             self.flow.outbox.deliver_due()
@@ -145,9 +151,10 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> Runtime:
     """Build the Bolt app, its store, Coveo client, listeners and sweeper (not started), and
-    the HTTP routes served in both modes (``GET /metrics``; ``GET /coveo/oauth/callback``
-    when a Coveo OAuth client is configured). The metrics live in a registry of this app's
-    own (``Runtime.metrics``); ``http``, when given, is instrumented like the app's own client.
+    the HTTP routes served in both modes (``GET /metrics``, ``GET /readyz``;
+    ``GET /coveo/oauth/callback`` when a Coveo OAuth client is configured). The metrics live in
+    a registry of this app's own (``Runtime.metrics``); ``http``, when given, is instrumented
+    like the app's own client.
 
     Calls Slack's ``auth.test`` once to check the bot token (fails fast on a bad token), after
     the policy loaded and before the database or key file is created or opened.
@@ -161,7 +168,7 @@ def create_app(
     policy = PolicyHolder(config.policy_path)
     metrics = Metrics(version=app_version())
     client = make_slack_client(config, observer=WebApiCallCounter(metrics.count_slack))
-    identity = verify_bot_token(client)
+    slack_auth = verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
     store = Store(
         config.db_path, TokenCipher(keys), audit_key=config.audit_key, on_audit=metrics.on_audit
@@ -196,15 +203,17 @@ def create_app(
         policy=policy,
         groups=GroupDirectory(client),
         tokens=Tokens(store, oauth, clock),
-        workspace_url=_workspace_url(identity),
+        workspace_url=_workspace_url(slack_auth),
         sweep_interval=config.sweep_interval,
+        response_url_retention=config.response_url_retention,
     )
     # Bodies, response URLs and tokens out of every SDK log line, even at DEBUG.
     install_log_redaction()
     register_all(app, deps)
     app.error(error_handler(deps.delivery))
     flow = DeletionFlow(deps)
-    routes = [Route("GET", METRICS_PATH, metrics.wsgi_app())]
+    readiness = Readiness(store, slack_auth_passed=slack_auth.get("ok") is True)
+    routes = [Route("GET", METRICS_PATH, metrics.wsgi_app()), Route("GET", READY_PATH, readiness)]
     if oauth is not None:
         callback = OAuthCallback(deps, oauth, flow.tell, home=HomePublisher(deps).publish_for)
         routes.append(Route("GET", OAUTH_CALLBACK_PATH, callback))
@@ -219,4 +228,5 @@ def create_app(
         urgent=urgent,
         metrics=metrics,
         routes=routes,
+        slack_auth=slack_auth,
     )

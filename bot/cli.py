@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackClientError
 from bot import app_version
 from bot.audit_cli import add_audit_parser, run_audit
 from bot.config import CONFIRM_TIMEOUT_RANGE, Config, ConfigError, load_config, read_environment
+from bot.logfields import log_fields
 from bot.logsetup import setup_logging
 from bot.policy import PolicyError
 from bot.startup import StartupError, check_port_free
@@ -88,6 +89,7 @@ def run(config: Config) -> int:
                 "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz and /metrics",
                 config.host,
                 side_thread.port,
+                extra=log_fields("ready"),
             )
             try:
                 handler.start()  # type: ignore[no-untyped-call]
@@ -100,12 +102,13 @@ def run(config: Config) -> int:
                 config.host,
                 server.effective_port,  # type: ignore[union-attr]
                 EVENTS_PATH,
+                extra=log_fields("ready"),
             )
             server.run()
     except SystemExit:
         pass
     finally:
-        logger.info("shutting down: finishing in-flight work")
+        logger.info("shutting down: finishing in-flight work", extra=log_fields("shutting_down"))
         runtime.close()
     return 0
 

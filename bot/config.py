@@ -41,6 +41,13 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 """Hosts for which ``PUBLIC_URL`` may be plain ``http://`` (local tests and the demo: the
 browser and the app are on the same machine, RFC 8252 §7.3)."""
 LOG_FORMATS = ("text", "json")
+DEFAULT_RESPONSE_URL_RETENTION = 86_400
+"""Seconds a finished request keeps its encrypted response URL when
+``DELETE_ORG_RESPONSE_URL_RETENTION`` is unset (one day). Slack honours a response URL for
+about 30 minutes (slack-notes §response_url limits), so after a day it is a dead secret."""
+RESPONSE_URL_RETENTION_RANGE = (3_600, 31_536_000)
+"""Allowed retention values besides 0 (keep for good), in seconds: at least an hour, twice the
+URL's 30-minute life, so a URL the outbox could still use is never cleared; at most a year."""
 AUDIT_KEY_MIN_CHARS = 32
 """Shortest ``DELETE_ORG_AUDIT_KEY`` accepted (``generate-key`` prints 44 characters)."""
 
@@ -97,6 +104,8 @@ class Config:
 
     log_format: str = "text"
     audit_key: bytes | None = field(default=None, repr=False)
+    response_url_retention: int | None = DEFAULT_RESPONSE_URL_RETENTION
+    """Seconds after which a finished request's response URL is cleared; None: kept."""
 
     @property
     def socket_mode(self) -> bool:
@@ -290,6 +299,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     if log_format not in LOG_FORMATS:
         problems.append("LOG_FORMAT must be one of " + ", ".join(LOG_FORMATS))
     audit_key = _audit_key(environ, problems)
+    retention = _response_url_retention(environ, problems)
 
     if problems:
         raise ConfigError(problems)
@@ -313,7 +323,31 @@ def load_config(environ: Mapping[str, str]) -> Config:
         public_url=public_url,
         log_format=log_format,
         audit_key=audit_key,
+        response_url_retention=retention,
     )
+
+
+def _response_url_retention(environ: Mapping[str, str], problems: list[str]) -> int | None:
+    name = "DELETE_ORG_RESPONSE_URL_RETENTION"
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return DEFAULT_RESPONSE_URL_RETENTION
+    low, high = RESPONSE_URL_RETENTION_RANGE
+    rule = (
+        f"{name} must be 0 (keep response URLs) or whole seconds from {low} to {high}"
+        " (a response URL works for 30 minutes; default 86400, one day)"
+    )
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(rule)
+        return None
+    if value == 0:
+        return None
+    if not low <= value <= high:
+        problems.append(f"{rule}; got {value}")
+        return None
+    return value
 
 
 def _audit_key(environ: Mapping[str, str], problems: list[str]) -> bytes | None:

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.clock import utcnow
+from bot.logfields import log_fields
 
 logger = logging.getLogger(__name__)
 
@@ -453,7 +454,12 @@ class CoveoClient:
                 wait = self._retry.delay(retry, None)
                 if wait is None:
                     raise
-            logger.info("retrying organization read in %.1f s (attempt %d)", wait, retry + 2)
+            logger.info(
+                "retrying organization read in %.1f s (attempt %d)",
+                wait,
+                retry + 2,
+                extra=log_fields("coveo_retry", org_id=org_id),
+            )
             self._sleep(wait)
             retry += 1
 
@@ -511,7 +517,11 @@ class CoveoClient:
                 )
                 if wait is None:
                     raise error_
-            logger.info("DELETE did not reach Coveo; retrying in %.1f s", wait)
+            logger.info(
+                "DELETE did not reach Coveo; retrying in %.1f s",
+                wait,
+                extra=log_fields("coveo_retry", org_id=org_id),
+            )
             self._sleep(wait)
             retry += 1
 

@@ -46,6 +46,7 @@ from bot.coveo import (
     CoveoUnavailable,
     api_error_from_response,
 )
+from bot.logfields import log_fields
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,11 @@ class CoveoOAuth:
         if response.status_code != 200:
             error_ = api_error_from_response(response, secret=secret)
             logger.info(
-                "Coveo refused a %s grant: HTTP %s %s", grant_type, error_.status, error_.code
+                "Coveo refused a %s grant: HTTP %s %s",
+                grant_type,
+                error_.status,
+                error_.code,
+                extra=log_fields("oauth_grant_refused"),
             )
             if response.status_code in (400, 401, 403):
                 raise GrantRefused(

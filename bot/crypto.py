@@ -9,6 +9,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from bot.logfields import log_fields
+
 logger = logging.getLogger(__name__)
 
 
@@ -95,5 +97,6 @@ def load_or_create_key_file(path: Path) -> str:
         "DELETE_ORG_ENCRYPTION_KEY is not set: using the generated key file %s. "
         "In production set DELETE_ORG_ENCRYPTION_KEY (keep it apart from the database).",
         path,
+        extra=log_fields("key_file_in_use"),
     )
     return key

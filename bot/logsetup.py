@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from bot.logredact import install
@@ -18,7 +19,10 @@ from bot.logredact import install
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 """Fields of every JSON line; ``extra=`` values (``request_id``, ``org_id``, ``workspace``,
-``event``) are added as keys of their own by python-json-logger."""
+``event``, see :mod:`bot.logfields`) are added as keys of their own by python-json-logger."""
+JSON_HIDDEN = (*RESERVED_ATTRS, "redacted")
+"""Record attributes that are not keys of a JSON line: logging's own, and the redacting
+filter's marker (:mod:`bot.logredact`)."""
 _handler: logging.Handler | None = None
 
 
@@ -67,7 +71,11 @@ def setup_logging(
     handler: logging.Handler = logging.StreamHandler(stream) if stream else _StderrHandler()
     if log_format == "json":
         handler.setFormatter(
-            UTCJsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level"})
+            UTCJsonFormatter(
+                JSON_FIELDS,
+                rename_fields={"asctime": "time", "levelname": "level"},
+                reserved_attrs=JSON_HIDDEN,
+            )
         )
     else:
         handler.setFormatter(UTCFormatter(LOG_FORMAT))

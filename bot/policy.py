@@ -31,6 +31,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from bot.logfields import log_fields
 from bot.orgid import MAX_ORG_ID_LENGTH, ORG_ID_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -564,6 +565,7 @@ class PolicyHolder:
                 logger.error(
                     "policy file %s is missing or unreadable; keeping the previous policy",
                     self._path,
+                    extra=log_fields("policy_unreadable"),
                 )
                 return self._policy
             self._load_locked(stamp)
@@ -599,13 +601,14 @@ class PolicyHolder:
                 self._path,
                 self._policy.source,
                 "; ".join(error.problems),
+                extra=log_fields("policy_rejected"),
             )
             return False
         if _file_stamp(self._path) != stamp:
             return None
         self._seen = stamp
         self._policy = policy
-        logger.info("policy reloaded from %s", self._path)
+        logger.info("policy reloaded from %s", self._path, extra=log_fields("policy_reloaded"))
         return True
 
 

@@ -1,8 +1,9 @@
 """Serving the app over HTTP on waitress, a multi-threaded production WSGI server.
 
 In HTTP mode the server answers Slack at ``POST /slack/events``; in Socket Mode Slack's traffic
-comes over the WebSocket and the same server runs without that route, for ``GET /healthz`` and
-the other :class:`Route` entries the app factory adds (``Runtime.routes``)."""
+comes over the WebSocket and the same server runs without that route, for ``GET /healthz``,
+``GET /readyz`` (:mod:`bot.readiness`) and the other :class:`Route` entries the app factory
+adds (``Runtime.routes``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import App
 from waitress.server import create_server
 
+from bot.logfields import log_fields
 from bot.slack_request import SlackWsgiHandler
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,7 +77,12 @@ def make_wsgi_app(app: App | None, routes: Sequence[Route] = ()) -> WsgiApp:
         except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as error:
             # Bolt parses the body before checking its signature; a malformed body from anyone
             # must not cost a traceback per request. Nothing was dispatched.
-            logger.warning("malformed request to %s refused: %s", EVENTS_PATH, type(error).__name__)
+            logger.warning(
+                "malformed request to %s refused: %s",
+                EVENTS_PATH,
+                type(error).__name__,
+                extra=log_fields("malformed_request"),
+            )
             start_response("400 Bad Request", [("Content-Type", "text/plain")])
             return [b"malformed request"]
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.logfields import log_fields
 from handlers.deletion import DeletionFlow
 
 logger = logging.getLogger(__name__)
@@ -18,6 +19,9 @@ STALE_AFTER_SECONDS = 120
 """A process on another host whose heartbeat is older than this is presumed dead."""
 RESPONSE_URL_BUDGET_KEPT = timedelta(days=7)
 """How long the budget of a response_url is kept (the URL itself dies after 30 minutes)."""
+RETENTION_EVERY_SECONDS = 60
+"""Seconds between two retention passes (clearing old response URLs): a table scan, not
+worth repeating every few seconds for a setting counted in hours."""
 
 
 def owner_checker(
@@ -63,7 +67,9 @@ class Sweeper:
     2. crash recovery of requests left in ``deleting`` by a dead process;
     3. expiry of cards past their deadline ("Expired — nothing was deleted" within 30 s);
     4. outbox items whose retry time has come;
-    5. forgetting response_url budgets older than :data:`RESPONSE_URL_BUDGET_KEPT`.
+    5. at most every :data:`RETENTION_EVERY_SECONDS`: clearing the response URLs of requests
+       finished longer ago than ``DELETE_ORG_RESPONSE_URL_RETENTION``, and forgetting
+       response_url budgets older than :data:`RESPONSE_URL_BUDGET_KEPT`.
 
     Expiry is enforced at click time from the stored deadline anyway; the sweeper makes the card
     and thread say so without anyone clicking.
@@ -75,6 +81,7 @@ class Sweeper:
         self._alive = owner_checker(flow.deps.clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retention_due: datetime | None = None
 
     def run_once(self) -> int:
         """One pass; returns how many requests it expired."""
@@ -83,7 +90,11 @@ class Sweeper:
         self.flow.reconcile_orphans(self._alive)
         expired = self.flow.expire_due()
         self.flow.outbox.deliver_due()
-        deps.store.prune_response_urls(deps.clock() - RESPONSE_URL_BUDGET_KEPT)
+        now = deps.clock()
+        if self._retention_due is None or now >= self._retention_due:
+            self._retention_due = now + timedelta(seconds=RETENTION_EVERY_SECONDS)
+            self.flow.forget_old_response_urls()
+            deps.store.prune_response_urls(now - RESPONSE_URL_BUDGET_KEPT)
         return expired
 
     def _loop(self) -> None:
@@ -91,7 +102,11 @@ class Sweeper:
             try:
                 self.run_once()
             except Exception:  # noqa: BLE001 - a background loop must survive; traceback logged
-                logger.exception("upkeep pass failed; retrying in %s s", self.interval)
+                logger.exception(
+                    "upkeep pass failed; retrying in %s s",
+                    self.interval,
+                    extra=log_fields("upkeep_error"),
+                )
             self._stop.wait(self.interval)
 
     def start(self) -> None:

@@ -15,6 +15,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.logfields import log_fields
 from bot.orgid import OrgIdError, OrgRef, parse_org_argument
 from handlers import blocks, messages, signin_blocks
 from handlers.context import actor_from
@@ -148,7 +149,9 @@ def open_view(
         client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as error:
         code = str(error.response.get("error") or error.response.status_code)
-        logger.warning("views.open failed: %s", code)
+        logger.warning(
+            "views.open failed: %s", code, extra=log_fields("views_open_failed", where=actor)
+        )
         flow.tell(actor, messages.MODAL_OPEN_FAILED.format(error=code))
 
 

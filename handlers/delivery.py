@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
 from bot.clock import utcnow
+from bot.logfields import log_fields
 from handlers.response_url import MAX_USES, UrlBudget, usable, why_unusable
 from storage import DeletionRequest
 
@@ -179,7 +180,11 @@ class Delivery:
             failure = _as_delivery_error(error)
             if failure.error not in CANNOT_POST_HERE or not response_url:
                 raise failure from error
-            logger.info("chat.postMessage refused (%s); card goes via response_url", failure.error)
+            logger.info(
+                "chat.postMessage refused (%s); card goes via response_url",
+                failure.error,
+                extra=log_fields("card_via_response_url"),
+            )
         if refit is not None:
             text, blocks = refit()
         self._webhook(
@@ -214,7 +219,12 @@ class Delivery:
                 return
             except SlackClientError as error:
                 first_error = _as_delivery_error(error)
-                logger.warning("chat.update of card %s failed: %s", request.id, first_error.error)
+                logger.warning(
+                    "chat.update of card %s failed: %s",
+                    request.id,
+                    first_error.error,
+                    extra=log_fields("card_update_failed", request),
+                )
                 if first_error.transient:
                     raise first_error from error
         if response_url is None:
@@ -246,7 +256,12 @@ class Delivery:
                 return
             except SlackClientError as error:
                 first_error = _as_delivery_error(error)
-                logger.warning("thread reply for %s failed: %s", request.id, first_error.error)
+                logger.warning(
+                    "thread reply for %s failed: %s",
+                    request.id,
+                    first_error.error,
+                    extra=log_fields("thread_reply_failed", request),
+                )
                 if first_error.transient:
                     raise first_error from error
         if response_url is None:
@@ -288,7 +303,9 @@ class Delivery:
                 return
             except DeliveryError as error:
                 logger.warning(
-                    "ephemeral via response_url failed (%s); trying the Web API", error.error
+                    "ephemeral via response_url failed (%s); trying the Web API",
+                    error.error,
+                    extra=log_fields("ephemeral_via_response_url_failed"),
                 )
         try:
             self.client.chat_postEphemeral(

@@ -66,7 +66,9 @@ class Deps:
     the workspace's address from ``auth.test`` at start (``https://acme.slack.com/``), used
     for links to cards on the App Home (None: no links); ``sweep_interval`` is the expiry
     sweeper's period in seconds (``DELETE_ORG_SWEEP_INTERVAL``; default its maximum), which a
-    card posted through a response_url must allow for (``handlers.response_url``)."""
+    card posted through a response_url must allow for (``handlers.response_url``);
+    ``response_url_retention`` is how many seconds a finished request keeps its response URL
+    (None: kept for good)."""
 
     store: Store
     coveo: CoveoClient
@@ -81,6 +83,7 @@ class Deps:
     tokens: Tokens | None = None
     workspace_url: str | None = None
     sweep_interval: int = SWEEP_INTERVAL_RANGE[1]
+    response_url_retention: int | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 
+from bot.logfields import log_fields
 from handlers.delivery import Delivery, DeliveryError
 from handlers.messages import INTERNAL_ERROR
 
@@ -20,7 +21,9 @@ def report_unexpected(error: BaseException, body: object, delivery: Delivery | N
     """Log ``error`` with its traceback and, when the payload has a ``response_url``, tell the
     user privately that something failed (never the traceback itself). With ``delivery``, that
     post obeys the response_url rule (``handlers.response_url``) like every other."""
-    logger.error("unexpected error in a listener", exc_info=error)
+    logger.error(
+        "unexpected error in a listener", exc_info=error, extra=log_fields("listener_error")
+    )
     url = body.get("response_url") if isinstance(body, dict) else None
     if isinstance(url, str) and url and delivery is not None:
         try:
@@ -33,7 +36,11 @@ def report_unexpected(error: BaseException, body: object, delivery: Delivery | N
                 text=INTERNAL_ERROR, response_type="ephemeral", replace_original=False
             )
         except (SlackClientError, OSError) as send_error:
-            logger.warning("could not tell the user about the error: %s", send_error)
+            logger.warning(
+                "could not tell the user about the error: %s",
+                send_error,
+                extra=log_fields("private_message_failed"),
+            )
 
 
 def on_app_error(error: Exception, body: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 from bot.coveo import CoveoAPIError, CoveoError, CoveoUnavailable, NotAUserToken
 from bot.coveo_oauth import CoveoOAuth, GrantRefused
+from bot.logfields import log_fields
 from bot.pages import Page, render
 from handlers.blocks import linked_text
 from handlers.deps import Actor, Deps
@@ -198,7 +199,7 @@ class OAuthCallback:
         try:
             page = self.handle(read_query(environ))
         except Exception:  # noqa: BLE001 - the browser must get a page; the log gets the trace
-            logger.exception("sign-in callback failed")
+            logger.exception("sign-in callback failed", extra=log_fields("sign_in_error"))
             page = refusal_page("internal")
         start_response(page.status, page.headers)
         return [page.body]

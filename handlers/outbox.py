@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.logfields import log_fields
 from handlers.delivery import Delivery, DeliveryError
 from handlers.messages import card_unreachable
 from storage import DeletionRequest, OutboxItem, Store
@@ -105,6 +106,7 @@ class Outbox:
                         item.kind,
                         error.error,
                         wait,
+                        extra=log_fields("slack_delivery_retry", request),
                     )
                     self.store.outbox_retry_at(item.id, now, retry_at, error.error)
                 else:
@@ -115,7 +117,13 @@ class Outbox:
     def _give_up(
         self, request: DeletionRequest, item: OutboxItem, error: DeliveryError, url: str | None
     ) -> None:
-        logger.warning("outbox item %s (%s) given up: %s", item.id, item.kind, error.error)
+        logger.warning(
+            "outbox item %s (%s) given up: %s",
+            item.id,
+            item.kind,
+            error.error,
+            extra=log_fields("slack_delivery_failed", request),
+        )
         self.store.outbox_done(item.id, self.clock(), status="dead", error=error.error)
         self.store.record_event(
             self.clock(),
@@ -138,7 +146,11 @@ class Outbox:
             )
             return
         except DeliveryError as private_error:
-            logger.warning("private outcome message failed: %s", private_error.error)
+            logger.warning(
+                "private outcome message failed: %s",
+                private_error.error,
+                extra=log_fields("private_message_failed", request),
+            )
         try:
             self.delivery.direct_message(user_id=request.requester_id, text=text)
         except DeliveryError as dm_error:
@@ -148,6 +160,7 @@ class Outbox:
                 request.id,
                 request.state,
                 dm_error.error,
+                extra=log_fields("outcome_undelivered", request),
             )
             self._record_direct(
                 request, "direct_message_failed", f"{dm_error.error} after {error.error}"

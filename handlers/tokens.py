@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from bot.coveo import CoveoError
 from bot.coveo_oauth import CoveoOAuth, GrantRefused
+from bot.logfields import log_fields
 from storage import Link, Store
 
 logger = logging.getLogger(__name__)
@@ -160,7 +161,12 @@ class Tokens:
         try:
             grant = self.oauth.refresh(link.region, refresh_token, self.clock())
         except GrantRefused as error:
-            logger.info("refresh refused for %s: HTTP %s", link.user_id, error.status)
+            logger.info(
+                "refresh refused for %s: HTTP %s",
+                link.user_id,
+                error.status,
+                extra=log_fields("token_refresh_refused", where=link),
+            )
             oauth_store.refresh_failed(
                 link.workspace,
                 link.user_id,
@@ -171,7 +177,12 @@ class Tokens:
             )
             raise NeedsRelink("refresh refused") from error
         except CoveoError as error:
-            logger.warning("refresh for %s failed: %s", link.user_id, type(error).__name__)
+            logger.warning(
+                "refresh for %s failed: %s",
+                link.user_id,
+                type(error).__name__,
+                extra=log_fields("token_refresh_failed", where=link),
+            )
             oauth_store.refresh_failed(
                 link.workspace, link.user_id, owner=owner, now=self.clock(), refused=False, why=""
             )

@@ -1,5 +1,6 @@
 """Persistent state of the app: linked tokens, deletion requests and the audit log."""
 
+from storage.health import SchemaStatus
 from storage.model import (
     ATTEMPTED_STATES,
     AWAITING_APPROVAL,
@@ -20,6 +21,7 @@ from storage.model import (
     LiveRequestExists,
     OutboxItem,
     StorageError,
+    StorageUnavailable,
 )
 from storage.oauth import SignIn, StateRefused
 from storage.store import Store
@@ -43,8 +45,10 @@ __all__ = [
     "LinkUnreadable",
     "LiveRequestExists",
     "OutboxItem",
+    "SchemaStatus",
     "SignIn",
     "StateRefused",
     "StorageError",
+    "StorageUnavailable",
     "Store",
 ]

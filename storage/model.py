@@ -4,7 +4,8 @@ Exception tree::
 
     StorageError
     ├── LinkUnreadable        a stored token cannot be decrypted (encryption key changed)
-    └── LiveRequestExists     the organization already has a pending or running request
+    ├── LiveRequestExists     the organization already has a pending or running request
+    └── StorageUnavailable    the database cannot be opened or read now (readiness probe)
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class StorageError(Exception):
 
 class LinkUnreadable(StorageError):
     """The user's stored token cannot be decrypted with the configured keys; they must relink."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be opened or read now (file gone, locked, unreadable, not SQLite);
+    the message is SQLite's reason, never the path."""
 
 
 class LiveRequestExists(StorageError):

@@ -3,9 +3,10 @@
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
 ``outbox``, ``instances`` (ownership, crash reconciliation, freeze), ``stats`` (counts for
-operators and monitoring), ``envelopes`` (Socket Mode redeliveries) and ``response_urls``
-(the budget of each response_url), over ``base`` (connections, transactions, the one audit
-write). Records, states and the exception tree are in ``storage.model``.
+operators and monitoring), ``envelopes`` (Socket Mode redeliveries), ``response_urls`` (the
+budget of each response_url), ``health`` (the readiness check of the database) and
+``retention`` (clearing old response URLs), over ``base`` (connections, transactions, the one
+audit write). Records, states and the exception tree are in ``storage.model``.
 
 Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
 and every state change of a deletion request is a single compare-and-set ``UPDATE ... WHERE
@@ -17,11 +18,13 @@ from __future__ import annotations
 from storage.audit import AuditStore
 from storage.base import BUSY_TIMEOUT_SECONDS, StoreBase
 from storage.envelopes import EnvelopeStore
+from storage.health import HealthStore
 from storage.instances import InstanceStore
 from storage.links import LinkStore
 from storage.outbox import OutboxStore
 from storage.requests import RequestStore
 from storage.response_urls import ResponseUrlStore
+from storage.retention import RetentionStore
 from storage.stats import StatsStore
 from storage.transitions import TransitionStore
 
@@ -38,6 +41,8 @@ class Store(
     EnvelopeStore,
     StatsStore,
     ResponseUrlStore,
+    HealthStore,
+    RetentionStore,
 ):
     """All persistent state of the app, in one SQLite file.
 

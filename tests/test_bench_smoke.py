@@ -1,7 +1,8 @@
 """Smoke test of the benchmark (bench/): it runs end to end at load 5 and prints every row.
 
 Timing targets are not asserted here (a loaded CI machine must not fail the suite); only that
-the command works and the table has the rows of all five parts.
+the command works and the table has the rows of all six parts; and that part 6's audit trail,
+made with direct SQL, is chained exactly as the app chains it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ EXPECTED_ROWS = (
     "live_request_for_org (live org)",
     "get_link",
     "due_for_expiry (sweeper)",
+    "audit export csv: wall time",
+    "audit export jsonl: peak RSS (MiB)",
+    "audit export csv: peak RSS growth (%)",
 )
 
 
@@ -60,11 +64,37 @@ def test_quick_benchmark_prints_every_row() -> None:
     assert header and "p99" in header[0] and "base p99" in header[0] and "ratio" in header[0]
     for row in EXPECTED_ROWS:
         assert row in out, f"missing row {row!r} in:\n{out}"
-    rows = [line for line in out.splitlines() if line[:1] in "12345" and " | " in line]
-    assert {line[0] for line in rows} == set("12345")
+    rows = [line for line in out.splitlines() if line[:1] in "123456" and " | " in line]
+    assert {line[0] for line in rows} == set("123456")
     # both loads of part 1 were measured against the baseline, with a ratio
     part1 = [line for line in rows if "ack /delete-org" in line]
     assert len(part1) == 2 and all(line.count("x |") == 1 for line in part1)
     assert "cores:" in out and "Python" in out
     assert "EXPLAIN QUERY PLAN" in out
     assert "targets:" in out
+
+
+def test_bench_audit_trail_verifies_and_exports_like_the_apps(tmp_path: Path) -> None:
+    """Rows appended by bench.audit_export continue the app's chain (``audit verify`` passes,
+    also after the app writes again), and the measured export writes every one of them."""
+    from cryptography.fernet import Fernet
+
+    from bench.audit_export import append_chained, run_export
+    from bot.cli import main
+    from bot.clock import utcnow
+    from bot.crypto import TokenCipher
+    from storage import Store
+
+    path = tmp_path / "trail.db"
+    store = Store(path, TokenCipher([Fernet.generate_key().decode()]))
+    try:
+        store.record_event(utcnow(), "linked", workspace="T0EXPORT001", actor_id="U0EXP000001")
+        append_chained(path, 300, utcnow())
+        store.record_event(utcnow(), "frozen", actor_id="U0EXP000002", detail="after the bench")
+    finally:
+        store.close()
+    assert main(["audit", "verify", "--db", str(path)], environ={}) == 0
+    run = run_export(path, "csv", tmp_path / "out.csv")
+    assert run.rows == 302 and run.peak_rss_kib > 0 and run.output_bytes > 0
+    lines = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 303 and '"rule ""prod"", protected — ok"' in "\n".join(lines)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.logfields import log_fields
 from bot.orgid import OrgRef
 from handlers import blocks, messages, signin_blocks
 from handlers.delivery import DeliveryError
@@ -91,7 +92,12 @@ class FlowBase:
                 response_url=actor.response_url,
             )
         except DeliveryError as error:
-            logger.warning("could not tell %s privately: %s", actor.user_id, error.error)
+            logger.warning(
+                "could not tell %s privately: %s",
+                actor.user_id,
+                error.error,
+                extra=log_fields("private_message_failed", where=actor),
+            )
 
     def prompt_link(self, actor: Actor, reason: str, region: str | None = None) -> None:
         """Private message saying why the user must (re)link, with the way to do it: with an
@@ -246,6 +252,7 @@ class FlowBase:
         self, request: DeletionRequest, *, card: str, thread: str, response_url: str | None
     ) -> None:
         """Update the card and reply in its thread, through the persisted outbox."""
+        logger.info("request ended: %s", request.state, extra=log_fields(request.state, request))
         self.outbox.send(
             request,
             [

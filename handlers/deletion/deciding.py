@@ -3,8 +3,10 @@ approver's Approve or Reject."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+from bot.logfields import log_fields
 from bot.policy import MIN_APPROVAL_TIMEOUT
 from handlers import blocks, messages
 from handlers.deletion.base import plausible_request_id
@@ -16,6 +18,8 @@ from storage import (
     PENDING,
     DeletionRequest,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class DecisionSteps(DeleteSteps):
@@ -142,6 +146,11 @@ class DecisionSteps(DeleteSteps):
                 ),
             )
             note = "\n" + messages.shortened_approval_note(window, requested)
+        logger.info(
+            "waiting for a second approver (%s)",
+            rule,
+            extra=log_fields("confirmed_awaiting_approval", waiting),
+        )
         approvers = self.guard.approvers_text()
         self.outbox.send(
             waiting,

@@ -12,6 +12,7 @@ from bot.coveo import (
     CoveoProtocolError,
     CoveoUnavailable,
 )
+from bot.logfields import log_fields
 from handlers import blocks, messages
 from handlers.deletion.base import FlowBase, Outcome
 from handlers.deps import Actor
@@ -53,6 +54,11 @@ class DeleteSteps(FlowBase):
             if started is None:
                 self._not_started(decider, request)
                 return None
+            logger.info(
+                "deletion started by %s; sending the DELETE",
+                decider.user_id,
+                extra=log_fields("approved" if started.approver_id else "confirmed", started),
+            )
             return self._run_delete(decider, requester, started, by)
 
     def _run_delete(
@@ -64,7 +70,11 @@ class DeleteSteps(FlowBase):
         try:
             outcome = self._delete(requester, started, by)
         except Exception as error:  # noqa: BLE001 - the request must still get an outcome
-            logger.exception("deletion %s failed unexpectedly", started.id)
+            logger.exception(
+                "deletion %s failed unexpectedly",
+                started.id,
+                extra=log_fields("deletion_error", started),
+            )
             outcome = self._internal_failure(started, error)
         finished = self.store.finish(
             started.id,
@@ -93,6 +103,7 @@ class DeleteSteps(FlowBase):
             started.id,
             outcome.state,
             current.state,
+            extra=log_fields("late_outcome", current),
         )
         self.store.record_event(
             self.deps.clock(),

@@ -11,6 +11,7 @@ from bot.coveo import (
     CoveoError,
     Organization,
 )
+from bot.logfields import log_fields
 from bot.orgid import OrgRef
 from bot.policy import OrgFacts
 from handlers import blocks, messages
@@ -171,11 +172,22 @@ class RequestSteps(FlowBase):
                 refit=refit,
             )
         except DeliveryError as error:
-            logger.warning("preview card for %s not posted: %s", request.id, error.error)
+            logger.warning(
+                "preview card for %s not posted: %s",
+                request.id,
+                error.error,
+                extra=log_fields("card_not_posted", request),
+            )
             self.store.abandon(request.id, self.deps.clock(), f"card not posted: {error.error}")
             self.tell(actor, messages.card_not_posted(error.error, transient=error.transient))
             return
         self.store.attach_card(request.id, delivery=delivery, card_ts=ts)
+        logger.info(
+            "preview card posted (%s) for %s",
+            delivery,
+            request.requester_id,
+            extra=log_fields("requested", request),
+        )
 
     def _fit_to_response_url(
         self, request: DeletionRequest, response_url: str | None

@@ -3,6 +3,7 @@ process left in ``deleting``."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from bot.coveo import (
     CoveoAPIError,
     CoveoError,
 )
+from bot.logfields import log_fields
 from handlers import messages
 from handlers.deletion.base import Outcome
 from handlers.deletion.deleting import DeleteSteps
@@ -23,6 +25,8 @@ from storage import (
     DeletionRequest,
     LinkUnreadable,
 )
+
+logger = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 60
 """After a crash, an organization still present this long after the DELETE was sent is
@@ -44,6 +48,23 @@ class UpkeepSteps(DeleteSteps):
                 count += 1
                 self.announce_expired(expired, expired.response_url)
         return count
+
+    def forget_old_response_urls(self) -> int:
+        """Clear the stored response URLs of requests that finished more than
+        ``deps.response_url_retention`` seconds ago (nothing when it is None); audit rows are
+        never touched. Returns how many were cleared."""
+        retention = self.deps.response_url_retention
+        if retention is None:
+            return 0
+        cleared = self.store.forget_response_urls(self.deps.clock() - timedelta(seconds=retention))
+        if cleared:
+            logger.info(
+                "cleared the response URLs of %d finished requests older than %d s",
+                cleared,
+                retention,
+                extra=log_fields("response_urls_cleared"),
+            )
+        return cleared
 
     def reconcile_orphans(self, owner_alive: Callable[[dict[str, Any] | None], bool]) -> int:
         """Settle requests left in ``deleting`` by a process that is gone (crash, SIGKILL):

@@ -203,5 +203,6 @@ def test_without_client_link_opens_the_paste_form(tmp_path) -> None:
     with LocalStack(oauth=False) as plain:
         plain.link(BOB, "viewer_us")
         plain.wait_ephemeral(BOB, "Linked as bob@example.com (region US)")
-        # no OAuth callback is served without a client; /metrics always is
-        assert [route.path for route in plain.runtime.routes] == [METRICS_PATH]
+        # No OAuth callback without a client; /metrics and /readyz are served in every
+        # configuration.
+        assert [route.path for route in plain.runtime.routes] == [METRICS_PATH, "/readyz"]
