@@ -17,6 +17,8 @@ What you type:
 - ``:user bob`` (or an ID): act as someone else; ``:show``: the whole channel as you see it;
 - ``:home``: open the App Home and read it; ``:home N``: press its button N
   (``bot/emulator/console_home.py``);
+- ``:metrics [TEXT]``: the app's readiness and non-zero metrics; ``:audit ARGS``: the audit CLI
+  on the session's database (``bot/emulator/console_ops.py``);
 - ``:tokens`` / ``:orgs``: the demo data; ``:advance S``: pretend S seconds passed;
 - ``:help``; ``:quit`` or end of input (Ctrl-D) leaves with exit code 0.
 
@@ -37,6 +39,7 @@ import httpx
 from bot.config import ConfigError
 from bot.emulator import browser
 from bot.emulator.console_home import home_command
+from bot.emulator.console_ops import audit_command, metrics_command
 from bot.emulator.coveo import FakeToken, demo_tokens
 from bot.emulator.harness import CHANNEL, CHANNEL_NAME, LocalStack
 from bot.emulator.render import ButtonRef, Screen, render_mrkdwn, render_screen
@@ -60,6 +63,8 @@ Commands (you act as one user of a fake Slack workspace; the app is the real one
   :home                open the App Home (your link, last requests, policy, freeze)
   :home N [K]          press button (N) of the App Home (K: a choice of a page it opens)
   :tokens / :orgs      list the demo Coveo tokens / organizations
+  :metrics [TEXT]      the app's /readyz and non-zero /metrics samples (those with TEXT)
+  :audit [ARGS]        the audit CLI on this session's database: verify, list, show ID, export
   :advance <seconds>   pretend time passed (cards expire; the sweeper runs)
   # text               a comment (ignored), also after a command
   :help                this text
@@ -128,6 +133,8 @@ class Console:
             "user": self._switch_user,
             "show": self._show,
             "home": lambda rest: home_command(self, rest),
+            "metrics": lambda rest: metrics_command(self, rest),
+            "audit": lambda rest: audit_command(self, rest),
             "tokens": self._tokens,
             "orgs": self._orgs,
             "advance": self._advance,
