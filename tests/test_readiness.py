@@ -26,7 +26,8 @@ from bot.server import ServerThread, make_http_server
 from storage import SchemaStatus, StorageUnavailable, Store
 from storage.migrations import migrations
 
-LAST_STEP = "m006_issue12_audit_chain"
+LAST_STEP = migrations.pending(Database(memory=True))[-1].name
+"""The newest schema step the code knows (whatever it is called)."""
 
 
 def _old_schema_db(path: Path) -> None:
