@@ -25,7 +25,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.clock import utcnow
 from bot.logfields import log_fields
-from handlers.response_url import MAX_USES, UrlBudget, usable, why_unusable
+from handlers.response_url import MAX_USES, OUTCOME_USES, UrlBudget, usable, why_unusable
 from storage import DeletionRequest
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,9 @@ class UrlLedger(Protocol):
     def response_url_budget(self, url: str) -> tuple[datetime, int] | None:
         """``(received_at, uses)`` of ``url``, or None when unknown."""
 
-    def spend_response_url(self, url: str, now: datetime) -> int:
-        """Count one post through ``url``; returns the uses so far."""
+    def spend_response_url(self, url: str, now: datetime, limit: int) -> int | None:
+        """Count one post through ``url`` unless it has had ``limit`` already; returns the
+        uses so far, or None when nothing was counted."""
 
     def retire_response_url(self, url: str, uses: int) -> None:
         """Count ``url`` as having had ``uses`` posts (Slack said it is dead)."""
@@ -131,7 +132,12 @@ class Delivery:
                 code = why_unusable(budget, private=private)
                 logger.info("response_url not posted to (%s, %s uses)", code, budget.uses)
                 raise DeliveryError(code)
-            self.ledger.spend_response_url(url, now)  # Slack may count a failed post too
+            # Counted before sending (Slack may count a failed post too), and only while under
+            # the limit, atomically: concurrent posts cannot both take the last allowed use.
+            limit = MAX_USES - (OUTCOME_USES if private else 0)
+            if self.ledger.spend_response_url(url, now, limit) is None:
+                logger.info("response_url not posted to (response_url_used_up, raced)")
+                raise DeliveryError("response_url_used_up")
         try:
             self._post(url, body)
         except DeliveryError as error:

@@ -40,16 +40,20 @@ class ResponseUrlStore(StoreBase):
         )
         return (from_iso(row[0]), int(row[1])) if row else None
 
-    def spend_response_url(self, url: str, now: datetime) -> int:
-        """Count one post through ``url`` (noting it as received ``now`` if it was unknown);
-        returns the uses so far, this one included."""
+    def spend_response_url(self, url: str, now: datetime, limit: int) -> int | None:
+        """Count one post through ``url`` (noting it as received ``now`` if it was unknown)
+        unless it has had ``limit`` posts already; returns the uses so far, this one included,
+        or None when nothing was counted (the post must not be sent). Check and count are one
+        statement (``ON CONFLICT … DO UPDATE … WHERE``), so concurrent posts cannot both take
+        the last allowed use."""
         with self._write() as db:
             row = db.execute(
                 "INSERT INTO response_url_uses (url_hash, received_at, uses) VALUES (?, ?, 1)"
-                " ON CONFLICT (url_hash) DO UPDATE SET uses = uses + 1 RETURNING uses",
-                [url_hash(url), to_iso(now)],
+                " ON CONFLICT (url_hash) DO UPDATE SET uses = uses + 1"
+                " WHERE response_url_uses.uses < ? RETURNING uses",
+                [url_hash(url), to_iso(now), limit],
             ).fetchone()
-        return int(row[0])
+        return None if row is None else int(row[0])
 
     def retire_response_url(self, url: str, uses: int) -> None:
         """Count ``url`` as having had at least ``uses`` posts (Slack answered that it is

@@ -14,6 +14,8 @@ from storage.store import Store
 
 ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("links", "token_encrypted", "linked Coveo tokens"),
+    ("links", "refresh_token_encrypted", "Coveo refresh tokens"),
+    ("oauth_states", "response_url_encrypted", "sign-in response URLs"),
     ("deletion_requests", "response_url_encrypted", "Slack response URLs"),
     ("socket_envelopes", "ack_encrypted", "Socket Mode acks"),
 )

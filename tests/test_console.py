@@ -161,7 +161,7 @@ def test_the_readme_console_block_runs_as_a_piped_script() -> None:
     assert "[3.1] Confirm deletion (danger)   [3.2] Cancel" in out  # as the README says
     assert "`204 No Content`" in out
     assert "── App Home ──" in out and "*deleted*" in out  # :home lists the deleted org
-    assert 'GET /readyz → 200 {"status":"ready"' in out  # :metrics outcome
+    assert 'GET /readyz → 200 {"status": "ready"' in out  # :metrics outcome
     assert 'delete_org_requests_total{outcome="deleted"} 1.0' in out
     assert "audit chain OK:" in out  # :audit verify
     assert "You are now @bob" in out

@@ -66,6 +66,10 @@ def _requested_hosts(driver: Any) -> set[str]:
 
 def test_sign_in_pages_in_a_real_browser(browser: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def page_text(driver: Any) -> str:
+        return str(driver.find_element(By.TAG_NAME, "body").text)
 
     with LocalStack() as stack:
         url = stack.sign_in_link(ALICE, "eu")
@@ -75,7 +79,15 @@ def test_sign_in_pages_in_a_real_browser(browser: Any) -> None:
         assert browser.execute_script("return document.scripts.length") == 0
         button = browser.find_element(By.XPATH, "//button[contains(., 'dave@example.com')]")
         button.click()
-        body = browser.find_element(By.TAG_NAME, "body").text
+        # The click submits a form and follows redirects: wait for the callback's page (an
+        # immediate read can land between two documents, where there is no <body>).
+        WebDriverWait(browser, 20).until(
+            lambda driver: (
+                urlsplit(driver.current_url).path == "/coveo/oauth/callback"
+                and "Linked as" in page_text(driver)
+            )
+        )
+        body = page_text(browser)
         assert "Linked as dave@example.com (region EU), you can close this tab." in body
         assert urlsplit(browser.current_url).path == "/coveo/oauth/callback"
         assert browser.execute_script("return document.scripts.length") == 0
@@ -84,4 +96,4 @@ def test_sign_in_pages_in_a_real_browser(browser: Any) -> None:
         stack.wait_ephemeral(ALICE, "Linked as dave@example.com (region EU)")
         # A replayed callback in the browser: a refusal page, nothing changed.
         browser.get(browser.current_url)
-        assert "already used" in browser.find_element(By.TAG_NAME, "body").text
+        WebDriverWait(browser, 20).until(lambda driver: "already used" in page_text(driver))

@@ -217,7 +217,7 @@ def test_no_card_is_posted_on_a_url_without_room_for_its_end(store: Store) -> No
     with freeze_time(T0):
         store.note_response_url(URL, T0)
         for _ in range(3):  # posts made through this URL already (by anyone)
-            store.spend_response_url(URL, T0)
+            store.spend_response_url(URL, T0, 5)
         flow.request(ALICE, OrgRef("acmeprod1"))
     delivery = flow.delivery
     assert isinstance(delivery, HookDelivery)
