@@ -62,7 +62,7 @@ class MeteredTransport(httpx.BaseTransport):
         started = time.perf_counter()
         try:
             response = self.inner.handle_request(request)
-        except Exception:
+        except httpx.HTTPError:
             self._observe(endpoint, ERROR, time.perf_counter() - started)
             raise
         self._observe(endpoint, status_class(response.status_code), time.perf_counter() - started)
