@@ -96,7 +96,7 @@ def test_connections_open_needs_the_app_token_and_each_url_admits_one_connection
     fake: FakeSocketMode,
 ) -> None:
     with pytest.raises(SlackApiError) as refused:
-        WebClient(base_url=fake.slack.api_url).apps_connections_open(app_token="xapp-wrong")
+        WebClient(base_url=fake.slack.api_url).apps_connections_open(app_token="xapp-test-wrong")
     assert refused.value.response["error"] == "invalid_auth"
     url = WebClient(base_url=fake.slack.api_url).apps_connections_open(app_token=APP_TOKEN)["url"]
     assert url.startswith(f"ws://127.0.0.1:{fake.port}/link/?ticket=")
