@@ -19,10 +19,12 @@ from storage.model import (
     LinkUnreadable,
     LiveRequestExists,
     OutboxItem,
+    SchemaTooNew,
     StorageError,
+    StoreUnavailable,
 )
 from storage.oauth import SignIn, StateRefused
-from storage.store import Store
+from storage.store import Store, open_store
 
 __all__ = [
     "ATTEMPTED_STATES",
@@ -43,8 +45,11 @@ __all__ = [
     "LinkUnreadable",
     "LiveRequestExists",
     "OutboxItem",
+    "SchemaTooNew",
     "SignIn",
     "StateRefused",
     "StorageError",
     "Store",
+    "StoreUnavailable",
+    "open_store",
 ]

@@ -4,7 +4,9 @@ Exception tree::
 
     StorageError
     ├── LinkUnreadable        a stored token cannot be decrypted (encryption key changed)
-    └── LiveRequestExists     the organization already has a pending or running request
+    ├── LiveRequestExists     the organization already has a pending or running request
+    ├── SchemaTooNew          the database was migrated by a newer version of the app
+    └── StoreUnavailable      the database server cannot be reached or refused the login
 """
 
 from __future__ import annotations
@@ -65,6 +67,23 @@ class LiveRequestExists(StorageError):
     def __init__(self, existing: DeletionRequest) -> None:
         super().__init__(f"organization {existing.org_id} already has a live request")
         self.existing = existing
+
+
+class SchemaTooNew(StorageError):
+    """The database records migration steps this version does not know (``unknown``, in
+    order): it was migrated by a newer version, whose schema this one must not touch."""
+
+    def __init__(self, where: object, unknown: list[str]) -> None:
+        super().__init__(
+            f"the database {where} was migrated by a newer version of delete-org-bot (unknown"
+            f" schema step {', '.join(unknown)}): run that version, or a newer one, not this one"
+        )
+        self.unknown = unknown
+
+
+class StoreUnavailable(StorageError):
+    """The database cannot be used at all (server unreachable, login refused). The message
+    names the database with its password redacted and what to check; never the password."""
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,23 @@
-"""Intention-named storage operations over SQLite (through sqlite-utils); the only place with SQL.
+"""Intention-named storage operations over SQLite or PostgreSQL; the only place with SQL.
 
 :class:`Store` gathers one class per concern, each in its own module: ``links``, ``requests``
 (creation and queries), ``transitions`` (the compare-and-set state machine), ``audit``,
 ``outbox`` and ``instances`` (ownership, crash reconciliation, freeze), over ``base``
-(connections, transactions, the one audit write). Records, states and the exception tree are in
-``storage.model``.
+(the backend, transactions, the one audit write). Records, states and the exception tree are
+in ``storage.model``; what differs between the two databases is in ``storage.dialect``.
 
-Concurrency: each thread gets its own connection to the same file (WAL journal, busy timeout),
-and every state change of a deletion request is a single compare-and-set ``UPDATE ... WHERE
-state = ?`` inside a ``BEGIN IMMEDIATE`` transaction together with its audit row.
+Concurrency: every state change of a deletion request is a single compare-and-set ``UPDATE ...
+WHERE state = ?`` inside one write transaction together with its audit row. SQLite: a
+connection per thread to the same file (WAL, busy timeout), ``BEGIN IMMEDIATE`` writes.
+PostgreSQL: a connection pool, READ COMMITTED transactions plus the locks each guarantee
+needs (``storage/pg_backend.py``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bot.crypto import TokenCipher
 from storage.audit import AuditStore
 from storage.base import BUSY_TIMEOUT_SECONDS, StoreBase
 from storage.instances import InstanceStore
@@ -21,13 +26,28 @@ from storage.outbox import OutboxStore
 from storage.requests import RequestStore
 from storage.transitions import TransitionStore
 
-__all__ = ["BUSY_TIMEOUT_SECONDS", "Store", "StoreBase"]
+__all__ = ["BUSY_TIMEOUT_SECONDS", "Store", "StoreBase", "open_store"]
 
 
 class Store(LinkStore, RequestStore, TransitionStore, AuditStore, OutboxStore, InstanceStore):
-    """All persistent state of the app, in one SQLite file.
+    """All persistent state of the app, in one SQLite file or one PostgreSQL database.
 
-    ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;
-    ``audit_key`` (``DELETE_ORG_AUDIT_KEY``) makes the audit hash chain an HMAC chain.
-    Safe to share between threads and between processes using the same file.
+    ``location`` is the SQLite file or a ``postgresql://`` URL; ``cipher`` encrypts tokens and
+    response URLs at rest; ``audit_key`` (``DELETE_ORG_AUDIT_KEY``) makes the audit hash chain
+    an HMAC chain. Safe to share between threads, and between processes using the same file
+    or the same PostgreSQL database (replicas on several hosts).
     """
+
+
+def open_store(
+    location: Path | str, cipher: TokenCipher, *, audit_key: bytes | None = None
+) -> Store:
+    """Open the store at ``location`` (``Config.database``: the ``DELETE_ORG_DATABASE_URL``
+    PostgreSQL URL, else the ``DELETE_ORG_DB`` SQLite file) and apply pending migrations.
+
+    Raises:
+        storage.StoreUnavailable: PostgreSQL cannot be reached or refused the login.
+        storage.SchemaTooNew: the database was migrated by a newer version of the app.
+        sqlite3.Error: the SQLite file cannot be opened or is not a database.
+    """
+    return Store(location, cipher, audit_key=audit_key)

@@ -1,0 +1,192 @@
+"""The PostgreSQL backend: a ``psycopg_pool`` connection pool shared by every thread.
+
+Reads run on a pooled connection in autocommit (each statement sees what is committed); a
+write is one ``READ COMMITTED`` transaction on one pooled connection. What READ COMMITTED alone
+would not guarantee is serialised explicitly, each where it is needed (the mechanism is named in
+the store's docstrings): row locks (``FOR UPDATE`` on the audit chain head), advisory
+transaction locks (the caps), ``FOR UPDATE SKIP LOCKED`` (outbox claims) and the re-check of a
+compare-and-set ``UPDATE … WHERE state = …`` against the row's latest committed version, which
+PostgreSQL does by itself when a concurrent writer changed the row.
+
+Connections are checked when taken from the pool, so after a server restart the next operation
+gets a fresh connection: the app reconnects without a restart.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from bot.logredact import redact_database_url
+from storage.dialect import POSTGRESQL, to_pyformat
+from storage.model import StoreUnavailable
+from storage.pg_migrations import migrate
+
+POOL_MAX_CONNECTIONS = 16
+"""Connections per app process; threads beyond that wait for one (up to the timeout)."""
+CONNECT_TIMEOUT_SECONDS = 10
+"""How long opening one connection may take (DNS, TCP, TLS, login)."""
+POOL_WAIT_SECONDS = 15.0
+"""How long an operation waits for a free (or new) pooled connection before it fails."""
+HELP = (
+    "check DELETE_ORG_DATABASE_URL (host, port, database, user, password), that the server"
+    " runs and accepts connections from this host"
+)
+
+
+def _reason(error: BaseException) -> str:
+    """libpq's words, on one line (they name host and user, never the password)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return redact_database_url(text)
+
+
+class _Rows:
+    """A read's result, fetched whole before its connection went back to the pool."""
+
+    def __init__(self, rows: list[Any], rowcount: int, description: Any) -> None:
+        self._rows = iter(rows)
+        self.rowcount = rowcount
+        self.description = description
+
+    def fetchone(self) -> Any:
+        return next(self._rows, None)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+
+def _run(conn: psycopg.Connection[Any], sql: str, parameters: Sequence[Any]) -> Any:
+    if parameters:
+        return conn.execute(to_pyformat(sql), list(parameters))
+    return conn.execute(sql)
+
+
+class _Transaction:
+    """An executor bound to the connection of an open transaction (``?`` placeholders)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        return _run(self.conn, sql, parameters)
+
+
+class _PoolReader:
+    """An executor that runs each statement on a connection borrowed from the pool."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Rows:
+        with self._pool.connection() as conn:
+            cursor = _run(conn, sql, parameters)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return _Rows(rows, cursor.rowcount, cursor.description)
+
+
+class PostgresBackend:
+    """The database at ``url`` (``postgresql://user:password@host:port/dbname?…``, libpq's URI
+    form: postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING), migrated when opened
+    (``storage.pg_migrations``).
+
+    Raises (when opened):
+        StoreUnavailable: the server cannot be reached or refused the login (the message names
+            the URL with its password redacted, and what to check).
+        SchemaTooNew: the database was migrated by a newer version of the app.
+    """
+
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str, *, max_connections: int = POOL_MAX_CONNECTIONS) -> None:
+        self.location: Path | str = redact_database_url(url)
+        try:
+            with psycopg.connect(
+                url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True
+            ) as conn:
+                with conn.transaction():
+                    migrate(_Transaction(conn), self.location)
+        except psycopg.OperationalError as error:
+            raise StoreUnavailable(
+                f"cannot use PostgreSQL at {self.location}: {_reason(error)}; {HELP}"
+            ) from None
+        self._pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            check=ConnectionPool.check_connection,
+            timeout=POOL_WAIT_SECONDS,
+            name="delete-org-bot",
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=POOL_WAIT_SECONDS)
+        except PoolTimeout:
+            self._pool.close()
+            raise StoreUnavailable(
+                f"cannot open connections to PostgreSQL at {self.location}; {HELP}"
+            ) from None
+
+    def reader(self) -> _PoolReader:
+        """An executor for reads: each statement on a pooled connection, in autocommit."""
+        return _PoolReader(self._pool)
+
+    @contextmanager
+    def write(self) -> Iterator[_Transaction]:
+        """One transaction (READ COMMITTED) on one pooled connection: committed when the block
+        ends, rolled back if it raises."""
+        with self._pool.connection() as conn, conn.transaction():
+            yield _Transaction(conn)
+
+    def close(self) -> None:
+        """Close the pool and its connections."""
+        self._pool.close()
+
+
+class _ReadOnlySession(_Transaction):
+    """A read-only transaction whose queries stream rows through server-side cursors."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        super().__init__(conn)
+        self._cursors = itertools.count()
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        cursor = self.conn.cursor(name=f"audit_{next(self._cursors)}")
+        cursor.itersize = 1000
+        return cursor.execute(to_pyformat(sql) if parameters else sql, list(parameters) or None)
+
+    def close(self) -> None:
+        """End the transaction and close the connection."""
+        self.conn.close()
+
+
+def open_readonly(url: str, error: type[Exception]) -> _ReadOnlySession:
+    """A read-only session on the database at ``url`` for the ``audit`` commands.
+
+    Raises:
+        error: (the caller's class) the server cannot be reached, or the database has no audit
+            chain (never migrated). The message has the URL with its password redacted.
+    """
+    where = redact_database_url(url)
+    try:
+        conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.OperationalError as failure:
+        raise error(f"cannot use PostgreSQL at {where}: {_reason(failure)}; {HELP}") from None
+    conn.read_only = True
+    try:
+        conn.execute("SELECT head_id FROM audit_chain").fetchone()
+    except psycopg.Error as failure:
+        conn.close()
+        raise error(
+            f"{where} has no audit chain ({_reason(failure)}); start the app once to migrate it"
+        ) from None
+    return _ReadOnlySession(conn)
