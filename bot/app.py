@@ -25,7 +25,7 @@ from bot.crypto import TokenCipher, load_or_create_key_file
 from bot.logredact import install as install_log_redaction
 from bot.policy import PolicyHolder
 from bot.server import Route
-from bot.startup import verify_bot_token
+from bot.startup import StartupError, verify_bot_token
 from bot.sweeper import Sweeper
 from handlers import register_all
 from handlers.deletion import DeletionFlow
@@ -35,7 +35,7 @@ from handlers.errors import on_app_error
 from handlers.groups import GroupDirectory
 from handlers.oauth_callback import OAuthCallback
 from handlers.tokens import Tokens
-from storage import Store
+from storage import StorageError, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,8 @@ def create_app(
 
     Raises:
         bot.policy.PolicyError: the ``DELETE_ORG_POLICY`` file is invalid.
-        bot.startup.StartupError: Slack refused the bot token or could not be reached.
+        bot.startup.StartupError: Slack refused the bot token or could not be reached;
+            PostgreSQL cannot be reached, or the database was migrated by a newer version.
         OSError / ValueError: the database or generated key file cannot be used.
     """
     # Every check first (policy, then Slack), so a failed start leaves no database or key file.
@@ -144,7 +145,10 @@ def create_app(
     client = make_slack_client(config)
     verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
-    store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
+    try:
+        store = open_store(config.database, TokenCipher(keys), audit_key=config.audit_key)
+    except StorageError as error:  # PostgreSQL unreachable, or a schema newer than the code
+        raise StartupError(str(error)) from error
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
     executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="listener")
     urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")

@@ -65,14 +65,16 @@ def rotate_key(config: Config, *, out: TextIO, err: TextIO) -> int:
     """Re-encrypt every stored secret with the first key of ``DELETE_ORG_ENCRYPTION_KEY`` and
     say whether the other keys (and a generated key file) can go. Never creates a database.
     """
-    from storage import Store
+    from storage import StorageError, open_store
     from storage.rotation import rotate_secrets
 
-    if not config.db_path.is_file():
+    if config.database_url is None and not config.db_path.is_file():
         print(f"delete-org-bot: no database at {config.db_path}; nothing to rotate", file=err)
         return 2
     keys = list(config.encryption_keys)
-    key_file = config.key_file if config.key_file.is_file() else None
+    key_file = (
+        config.key_file if config.database_url is None and config.key_file.is_file() else None
+    )
     if key_file is not None:
         old = key_file.read_text(encoding="ascii").strip()
         if old not in keys:
@@ -85,9 +87,9 @@ def rotate_key(config: Config, *, out: TextIO, err: TextIO) -> int:
         )
         return 2
     try:
-        store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
-    except (sqlite3.Error, ValueError) as error:
-        print(f"delete-org-bot: cannot open {config.db_path}: {error}", file=err)
+        store = open_store(config.database, TokenCipher(keys), audit_key=config.audit_key)
+    except (sqlite3.Error, ValueError, StorageError) as error:
+        print(f"delete-org-bot: cannot open {config.database_shown}: {error}", file=err)
         return 1
     try:
         report = rotate_secrets(store)
