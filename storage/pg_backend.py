@@ -14,7 +14,6 @@ gets a fresh connection: the app reconnects without a restart.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,15 +156,18 @@ class _ReadOnlySession(_Transaction):
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         super().__init__(conn)
-        self._cursors = itertools.count()
+        self._cursors: list[psycopg.ServerCursor[Any]] = []
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        cursor = self.conn.cursor(name=f"audit_{next(self._cursors)}")
+        cursor = self.conn.cursor(name=f"audit_{len(self._cursors)}")
         cursor.itersize = 1000
+        self._cursors.append(cursor)
         return cursor.execute(to_pyformat(sql) if parameters else sql, list(parameters) or None)
 
     def close(self) -> None:
-        """End the transaction and close the connection."""
+        """Close the cursors, end the transaction and close the connection."""
+        for cursor in self._cursors:
+            cursor.close()
         self.conn.close()
 
 

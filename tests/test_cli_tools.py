@@ -21,7 +21,7 @@ TOKEN = "fake-coveo-token-rotation-0001"
 HOOK = "https://hooks.slack.com/commands/T0TEST0001/1/rotate"
 
 
-def _seed(db: Path, key: str) -> None:
+def _seed(db: Path | str, key: str) -> None:
     store = Store(db, TokenCipher([key]))
     try:
         for user in ("U0ALICE0001", "U0BOB000001"):
@@ -112,6 +112,30 @@ def test_rotate_key_names_unreadable_secrets_and_never_creates_a_database(
     assert main(["rotate-key"], environ=_environ(missing, new)) == 2
     assert "no database at" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_rotate_key_on_postgresql(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    _seed(pg_url, old)
+    environ = {
+        "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "DELETE_ORG_DATABASE_URL": pg_url,
+        "DELETE_ORG_ENCRYPTION_KEY": f"{new},{old}",
+    }
+    assert main(["rotate-key"], environ=environ) == 0
+    out = capsys.readouterr().out
+    assert (
+        "linked Coveo tokens: 2 re-encrypted" in out
+        and "Slack response URLs: 1 re-encrypted" in out
+    )
+    assert "the old key can be removed" in out
+    store = Store(pg_url, TokenCipher([new]))
+    try:
+        link = store.get_link("T0TEST0001", "U0ALICE0001")
+        assert link is not None and link.token == TOKEN
+    finally:
+        store.close()
 
 
 def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
