@@ -218,6 +218,15 @@ def build_harness(tmp_path: Path, *, sweeper: bool = False, **env: str) -> Itera
         slack.stop()
 
 
+@pytest.fixture(params=BACKENDS)
+def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Harness variables selecting each backend in turn: the SQLite file (the harness's
+    default), then ``DELETE_ORG_DATABASE_URL`` on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return {}
+    return {"DELETE_ORG_DB": "", "DELETE_ORG_DATABASE_URL": request.getfixturevalue("pg_url")}
+
+
 @pytest.fixture
 def e2e(tmp_path: Path) -> Iterator[Harness]:
     yield from build_harness(tmp_path)
