@@ -10,20 +10,26 @@ from typing import Any
 from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 
-from handlers.messages import INTERNAL_ERROR
+from handlers.messages import DATABASE_UNAVAILABLE, INTERNAL_ERROR
+from storage import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 
 def report_unexpected(error: BaseException, body: object) -> None:
     """Log ``error`` with its traceback and, when the payload has a ``response_url``, tell the
-    user privately that something failed (never the traceback itself)."""
+    user privately that something failed (never the traceback itself): the database is
+    unreachable (``StoreUnavailable``), or something else went wrong."""
     logger.error("unexpected error in a listener", exc_info=error)
     url = body.get("response_url") if isinstance(body, dict) else None
     if isinstance(url, str) and url:
         try:
             WebhookClient(url, timeout=5).send(
-                text=INTERNAL_ERROR, response_type="ephemeral", replace_original=False
+                text=DATABASE_UNAVAILABLE
+                if isinstance(error, StoreUnavailable)
+                else INTERNAL_ERROR,
+                response_type="ephemeral",
+                replace_original=False,
             )
         except (SlackClientError, OSError) as send_error:
             logger.warning("could not tell the user about the error: %s", send_error)

@@ -45,6 +45,18 @@ def _reason(error: BaseException) -> str:
     return redact_database_url(text)
 
 
+def _connection_lost(error: psycopg.Error) -> bool:
+    """True for errors that mean "no server to talk to" (no pooled connection in time, a
+    broken connection, SQLSTATE class 08 connection exception or 57P operator intervention,
+    e.g. a restart), not for errors of the statement itself (a constraint, a deadlock)."""
+    if isinstance(error, PoolTimeout):
+        return True
+    state = error.sqlstate
+    return isinstance(error, psycopg.OperationalError) and (
+        state is None or state.startswith(("08", "57P"))
+    )
+
+
 class _Rows:
     """A read's result, fetched whole before its connection went back to the pool."""
 
@@ -82,11 +94,11 @@ class _Transaction:
 class _PoolReader:
     """An executor that runs each statement on a connection borrowed from the pool."""
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
-        self._pool = pool
+    def __init__(self, backend: PostgresBackend) -> None:
+        self._backend = backend
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Rows:
-        with self._pool.connection() as conn:
+        with self._backend.unavailable_as_storage_error(), self._backend.pool.connection() as conn:
             cursor = _run(conn, sql, parameters)
             rows = cursor.fetchall() if cursor.description is not None else []
             return _Rows(rows, cursor.rowcount, cursor.description)
@@ -117,7 +129,7 @@ class PostgresBackend:
             raise StoreUnavailable(
                 f"cannot use PostgreSQL at {self.location}: {_reason(error)}; {HELP}"
             ) from None
-        self._pool: ConnectionPool[Any] = ConnectionPool(
+        self.pool: ConnectionPool[Any] = ConnectionPool(
             url,
             min_size=1,
             max_size=max_connections,
@@ -128,27 +140,51 @@ class PostgresBackend:
             open=False,
         )
         try:
-            self._pool.open(wait=True, timeout=POOL_WAIT_SECONDS)
+            self.pool.open(wait=True, timeout=POOL_WAIT_SECONDS)
         except PoolTimeout:
-            self._pool.close()
+            self.pool.close()
             raise StoreUnavailable(
                 f"cannot open connections to PostgreSQL at {self.location}; {HELP}"
             ) from None
 
+    @contextmanager
+    def unavailable_as_storage_error(self) -> Iterator[None]:
+        """Turn a lost server (see :func:`_connection_lost`) into :class:`StoreUnavailable`, so
+        the app says "the database is unreachable" instead of a driver error; others pass."""
+        try:
+            yield
+        except psycopg.Error as error:
+            if not _connection_lost(error):
+                raise
+            raise StoreUnavailable(
+                f"PostgreSQL at {self.location} is unreachable: {_reason(error)}"
+            ) from error
+
     def reader(self) -> _PoolReader:
-        """An executor for reads: each statement on a pooled connection, in autocommit."""
-        return _PoolReader(self._pool)
+        """An executor for reads: each statement on a pooled connection, in autocommit.
+
+        Raises (from ``execute``): StoreUnavailable when the server cannot be reached."""
+        return _PoolReader(self)
 
     @contextmanager
     def write(self) -> Iterator[_Transaction]:
         """One transaction (READ COMMITTED) on one pooled connection: committed when the block
-        ends, rolled back if it raises."""
-        with self._pool.connection() as conn, conn.transaction():
+        ends, rolled back if it raises (a transaction cut by a lost connection is rolled back
+        by the server: nothing of it stays).
+
+        Raises:
+            StoreUnavailable: the server cannot be reached (or went away meanwhile).
+        """
+        with (
+            self.unavailable_as_storage_error(),
+            self.pool.connection() as conn,
+            conn.transaction(),
+        ):
             yield _Transaction(conn)
 
     def close(self) -> None:
         """Close the pool and its connections."""
-        self._pool.close()
+        self.pool.close()
 
 
 class _ReadOnlySession(_Transaction):

@@ -19,7 +19,14 @@ import psycopg
 import pytest
 
 from bot.crypto import TokenCipher
-from storage import DELETING, LiveRequestExists, StateRefused, Store, pg_backend
+from storage import (
+    DELETING,
+    LiveRequestExists,
+    StateRefused,
+    Store,
+    StoreUnavailable,
+    pg_backend,
+)
 from storage.audit_chain import verify_chain
 from tests.backends import is_postgres, raw_rows
 from tests.pg import PgCluster
@@ -303,14 +310,32 @@ def test_a_write_during_a_postgresql_outage_fails_and_changes_nothing(
             "-w", "stop",
         )  # fmt: skip
         try:
-            with pytest.raises(psycopg.OperationalError):
+            with pytest.raises(StoreUnavailable, match="is unreachable") as down:
                 store.start_deletion(request.id, ALICE, T0 + timedelta(seconds=1))
+            assert isinstance(down.value.__cause__, psycopg.OperationalError)
+            with pytest.raises(StoreUnavailable):
+                store.get_request(request.id)
         finally:
             _start_again(pg_cluster, options)
         # Back to the app's wait: the pool retries connecting with a backoff of about a second.
-        store._backend._pool.timeout = 15.0  # type: ignore[attr-defined]
+        store._backend.pool.timeout = 15.0  # type: ignore[attr-defined]
         again = store.get_request(request.id)
         assert again is not None and again.state == "pending"  # nothing half-written
         assert store.start_deletion(request.id, ALICE, T0 + timedelta(seconds=2)) is not None
+    finally:
+        store.close()
+
+
+def test_a_failing_statement_is_not_mistaken_for_an_outage(
+    pg_url: str, cipher: TokenCipher
+) -> None:
+    store = Store(pg_url, cipher)
+    store.record_event(T0, "viewed")
+    try:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            store._db().execute("SELECT * FROM no_such_table")
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="append-only"):
+            with store._write() as db:
+                db.execute("DELETE FROM audit_events")
     finally:
         store.close()
