@@ -20,7 +20,8 @@ from bot.wording import plural
 def check_config(config: Config, *, online: bool, out: TextIO, err: TextIO) -> int:
     """Validate what the environment cannot show by itself: the policy file, the encryption
     key's presence (a warning), and with ``online`` the bot token against Slack's
-    ``auth.test`` (docs.slack.dev/reference/methods/auth.test). Nothing is created."""
+    ``auth.test`` (docs.slack.dev/reference/methods/auth.test) and, with
+    ``DELETE_ORG_DATABASE_URL``, a connection to PostgreSQL. Nothing is created."""
     if config.policy_path is not None:
         try:
             load_policy(config.policy_path)
@@ -47,9 +48,21 @@ def check_config(config: Config, *, online: bool, out: TextIO, err: TextIO) -> i
             f" {identity.get('team', '?')} ({identity.get('team_id', '?')})",
             file=out,
         )
+    if online and config.database_url is not None:
+        from storage import StorageError
+        from storage.pg_backend import probe
+
+        try:
+            server = probe(config.database_url)
+        except StorageError as error:
+            print(f"delete-org-bot: {error}", file=err)
+            return 1
+        print(f"PostgreSQL {server} accepts the connection at {config.database_shown}", file=out)
     policy = str(config.policy_path) if config.policy_path else "built-in default policy"
     mode = "Socket Mode" if config.socket_mode else "HTTP mode"
     print(f"configuration OK ({mode}; {policy})", file=out)
+    kind = "PostgreSQL" if config.database_url else "SQLite file"
+    print(f"database: {kind} {config.database_shown}", file=out)
     if config.oauth_enabled:
         print(
             "Sign in with Coveo: on; the redirect URI to register with Coveo is"

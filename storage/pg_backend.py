@@ -125,7 +125,7 @@ class PostgresBackend:
             ) as conn:
                 with conn.transaction():
                     migrate(_Transaction(conn), self.location)
-        except psycopg.OperationalError as error:
+        except psycopg.Error as error:  # unreachable, login refused, bad URL option, no rights
             raise StoreUnavailable(
                 f"cannot use PostgreSQL at {self.location}: {_reason(error)}; {HELP}"
             ) from None
@@ -228,3 +228,21 @@ def open_readonly(url: str, error: type[Exception]) -> _ReadOnlySession:
             f"{where} has no audit chain ({_reason(failure)}); start the app once to migrate it"
         ) from None
     return _ReadOnlySession(conn)
+
+
+def probe(url: str) -> str:
+    """Connect to ``url`` and ask the server's version, changing nothing (``check-config
+    --online``). Returns the ``server_version`` setting, e.g. ``15.8``.
+
+    Raises:
+        StoreUnavailable: the server cannot be reached or refused the login.
+    """
+    where = redact_database_url(url)
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error as error:
+        raise StoreUnavailable(
+            f"cannot use PostgreSQL at {where}: {_reason(error)}; {HELP}"
+        ) from None
+    return str(row[0]) if row else "?"

@@ -15,6 +15,7 @@ from bot.cli import build_parser, main
 from bot.crypto import TokenCipher
 from bot.emulator.slack import FakeSlack
 from storage import Store
+from tests.backends import raw_rows
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TOKEN = "fake-coveo-token-rotation-0001"
@@ -205,3 +206,29 @@ def test_check_config_online_checks_the_bot_token_with_slack(
         assert "xoxb-test-revoked" not in err
     assert main(["check-config"], environ=environ) == 0  # offline: Slack is not asked
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_config_online_connects_to_postgresql_and_creates_nothing(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
+        environ = {
+            "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "DELETE_ORG_DATABASE_URL": pg_url,
+            "DELETE_ORG_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        }
+        assert main(["check-config", "--online"], environ=environ) == 0
+        out = capsys.readouterr().out
+        assert (
+            f"accepts the connection at {pg_url}" in out and f"database: PostgreSQL {pg_url}" in out
+        )
+        assert raw_rows(pg_url, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'") == [
+            (0,)
+        ]
+        environ["DELETE_ORG_DATABASE_URL"] = "postgresql://bot:pw-77x@127.0.0.1:1/delorg"
+        assert main(["check-config", "--online"], environ=environ) == 1
+        err = capsys.readouterr().err
+        assert "cannot use PostgreSQL at postgresql://bot:***@127.0.0.1:1/delorg" in err
+        assert "pw-77x" not in err

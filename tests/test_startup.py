@@ -113,3 +113,17 @@ def test_postgresql_migrated_by_a_newer_version_is_refused_at_start_up(
     err = capsys.readouterr().err
     assert "was migrated by a newer version of delete-org-bot" in err
     assert "m999_from_the_future" in err and "Traceback" not in err
+
+
+def test_a_bad_database_url_option_is_a_clear_start_up_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pg_url: str
+) -> None:
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
+        environ = _environ(tmp_path, slack.api_url, DELETE_ORG_DATABASE_URL=pg_url + "?sslmod=x")
+        del environ["DELETE_ORG_DB"]
+        environ["DELETE_ORG_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
+        assert main([], environ=environ) == 1
+    err = capsys.readouterr().err
+    problem = next(line for line in err.splitlines() if "cannot start" in line)
+    assert "cannot use PostgreSQL at" in problem and "sslmod" in problem
+    assert "Traceback" not in err
