@@ -33,7 +33,7 @@ from bot.metrics_slack import TimedApp, WebApiCallCounter
 from bot.policy import PolicyHolder
 from bot.readiness import READY_PATH, Readiness
 from bot.server import Route
-from bot.startup import verify_bot_token
+from bot.startup import StartupError, verify_bot_token
 from bot.sweeper import Sweeper
 from handlers import register_all
 from handlers.deletion import DeletionFlow
@@ -44,7 +44,7 @@ from handlers.groups import GroupDirectory
 from handlers.home import HomePublisher
 from handlers.oauth_callback import OAuthCallback
 from handlers.tokens import Tokens
-from storage import Store
+from storage import StorageError, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,8 @@ def create_app(
 
     Raises:
         bot.policy.PolicyError: the ``DELETE_ORG_POLICY`` file is invalid.
-        bot.startup.StartupError: Slack refused the bot token or could not be reached.
+        bot.startup.StartupError: Slack refused the bot token or could not be reached;
+            PostgreSQL cannot be reached, or the database was migrated by a newer version.
         OSError / ValueError: the database or generated key file cannot be used.
     """
     # Every check first (policy, then Slack), so a failed start leaves no database or key file.
@@ -170,9 +171,15 @@ def create_app(
     client = make_slack_client(config, observer=WebApiCallCounter(metrics.count_slack))
     slack_auth = verify_bot_token(client)
     keys = config.encryption_keys or (load_or_create_key_file(config.key_file),)
-    store = Store(
-        config.db_path, TokenCipher(keys), audit_key=config.audit_key, on_audit=metrics.on_audit
-    )
+    try:
+        store = open_store(
+            config.database,
+            TokenCipher(keys),
+            audit_key=config.audit_key,
+            on_audit=metrics.on_audit,
+        )
+    except StorageError as error:  # PostgreSQL unreachable, or a schema newer than the code
+        raise StartupError(str(error)) from error
     metrics.watch_store(store, clock)
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
     instrument_coveo_http(http_client, metrics.observe_coveo)

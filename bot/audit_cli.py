@@ -45,7 +45,11 @@ def add_audit_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> argpar
     audit = sub.add_parser("audit", help="verify, list, show or export the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     common = argparse.ArgumentParser(add_help=False, parents=parents)
-    common.add_argument("--db", type=Path, help="database file (default: DELETE_ORG_DB)")
+    common.add_argument(
+        "--db",
+        help="SQLite file or postgresql:// URL (default: DELETE_ORG_DATABASE_URL, else"
+        " DELETE_ORG_DB; prefer the variable for a URL with a password)",
+    )
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--org", help="organization ID")
     filters.add_argument("--user", help="Slack user ID of the actor")

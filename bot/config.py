@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.logredact import redact_database_url
 from bot.wording import plural
 
 DEFAULT_CONFIRM_TIMEOUT = 120
@@ -106,6 +107,20 @@ class Config:
     audit_key: bytes | None = field(default=None, repr=False)
     response_url_retention: int | None = DEFAULT_RESPONSE_URL_RETENTION
     """Seconds after which a finished request's response URL is cleared; None: kept."""
+    database_url: str | None = field(default=None, repr=False)
+    """``DELETE_ORG_DATABASE_URL``: PostgreSQL instead of the SQLite file (may hold a password:
+    show :attr:`database_shown`, never this)."""
+
+    @property
+    def database(self) -> Path | str:
+        """Where the store lives, for ``storage.open_store``: the PostgreSQL URL when
+        ``DELETE_ORG_DATABASE_URL`` is set, else the SQLite file ``DELETE_ORG_DB``."""
+        return self.database_url or self.db_path
+
+    @property
+    def database_shown(self) -> str:
+        """:attr:`database` as it may be shown and logged (the URL's password redacted)."""
+        return redact_database_url(self.database_url) if self.database_url else str(self.db_path)
 
     @property
     def socket_mode(self) -> bool:
@@ -240,9 +255,12 @@ def load_config(environ: Mapping[str, str]) -> Config:
     if coveo_url is not None:
         coveo_url = coveo_url.rstrip("/")
 
+    database_url = _database_url(environ, problems)
     db_raw = environ.get("DELETE_ORG_DB", "").strip() or DEFAULT_DB
     db_path = Path(db_raw)
-    if db_path.is_dir():
+    if database_url is not None:
+        pass  # the SQLite file is not used: nothing to check
+    elif db_path.is_dir():
         problems.append("DELETE_ORG_DB must name a file, not a directory")
     elif not db_path.absolute().parent.is_dir():
         problems.append(f"DELETE_ORG_DB: the directory {db_path.absolute().parent} does not exist")
@@ -300,6 +318,12 @@ def load_config(environ: Mapping[str, str]) -> Config:
         problems.append("LOG_FORMAT must be one of " + ", ".join(LOG_FORMATS))
     audit_key = _audit_key(environ, problems)
     retention = _response_url_retention(environ, problems)
+    if database_url is not None and not keys:
+        problems.append(
+            "DELETE_ORG_ENCRYPTION_KEY is required with DELETE_ORG_DATABASE_URL: every replica"
+            " must encrypt with the same key (a generated key file would differ per host); make"
+            " one with `delete-org-bot generate-key`"
+        )
 
     if problems:
         raise ConfigError(problems)
@@ -324,6 +348,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         log_format=log_format,
         audit_key=audit_key,
         response_url_retention=retention,
+        database_url=database_url,
     )
 
 
@@ -350,6 +375,41 @@ def _response_url_retention(environ: Mapping[str, str], problems: list[str]) -> 
     return value
 
 
+def _database_url(environ: Mapping[str, str], problems: list[str]) -> str | None:
+    """``DELETE_ORG_DATABASE_URL``, checked without ever echoing it (it may hold a password):
+    a libpq URI, ``postgresql://user:password@host:port/dbname?sslmode=require``
+    (postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING)."""
+    raw = environ.get("DELETE_ORG_DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    if environ.get("DELETE_ORG_DB", "").strip():
+        problems.append(
+            "DELETE_ORG_DB and DELETE_ORG_DATABASE_URL are both set: set DELETE_ORG_DB for a"
+            " SQLite file, or DELETE_ORG_DATABASE_URL for PostgreSQL, not both"
+        )
+        return None
+    shape = (
+        "DELETE_ORG_DATABASE_URL must be a PostgreSQL URL such as"
+        " postgresql://USER:PASSWORD@HOST:5432/DBNAME"
+    )
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres") or not raw.startswith(f"{parts.scheme}://"):
+        problems.append(f"{shape} (it must start with postgresql://)")
+        return None
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        problems.append(f"{shape} (the port must be a number from 1 to 65535)")
+        return None
+    if not raw.isprintable() or any(char.isspace() for char in raw):
+        problems.append(f"{shape} (no spaces or control characters; percent-encode them)")
+        return None
+    if not parts.hostname or not parts.path.strip("/"):
+        problems.append(f"{shape} (the host and the database name are required)")
+        return None
+    return raw
+
+
 def _audit_key(environ: Mapping[str, str], problems: list[str]) -> bytes | None:
     raw = environ.get("DELETE_ORG_AUDIT_KEY", "").strip()
     if not raw:
@@ -363,18 +423,20 @@ def _audit_key(environ: Mapping[str, str], problems: list[str]) -> bytes | None:
     return raw.encode("utf-8")
 
 
-def load_audit_settings(environ: Mapping[str, str]) -> tuple[Path, bytes | None]:
-    """The database path and audit key for the ``audit`` commands, which need no Slack
-    tokens: ``DELETE_ORG_DB`` (default ``delete-org-bot.db``) and ``DELETE_ORG_AUDIT_KEY``.
+def load_audit_settings(environ: Mapping[str, str]) -> tuple[Path | str, bytes | None]:
+    """The database and audit key for the ``audit`` commands, which need no Slack tokens:
+    ``DELETE_ORG_DATABASE_URL`` (PostgreSQL) or else ``DELETE_ORG_DB`` (default
+    ``delete-org-bot.db``), and ``DELETE_ORG_AUDIT_KEY``.
 
     Raises:
-        ConfigError: the audit key is too short.
+        ConfigError: the audit key is too short, or the database URL is invalid.
     """
     problems: list[str] = []
     key = _audit_key(environ, problems)
+    url = _database_url(environ, problems)
     if problems:
         raise ConfigError(problems)
-    return Path(environ.get("DELETE_ORG_DB", "").strip() or DEFAULT_DB), key
+    return url or Path(environ.get("DELETE_ORG_DB", "").strip() or DEFAULT_DB), key
 
 
 def read_environment(env_file: str | None = None) -> dict[str, str]:

@@ -6,7 +6,8 @@ response with its body (``slack_sdk/web/base_client.py``), ``WebhookClient`` log
 ack body (``slack_bolt/listener/thread_runner.py``) and, on a bad signature, the request body
 (``slack_bolt/middleware/request_verification``). Bodies carry response URLs (also inside a
 modal's ``private_metadata``) and text typed into forms. :class:`RedactingFilter` rewrites such
-records before any handler formats them; :func:`install` attaches it.
+records before any handler formats them; :func:`install` attaches it. A ``postgresql://`` URL with
+a password (``DELETE_ORG_DATABASE_URL``) is shown as ``postgresql://user:***@host/db``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import re
 
 SDK_PREFIXES = ("slack_sdk", "slack_bolt")
 """Loggers of the Slack SDKs: their request/response bodies are dropped, not just scrubbed."""
-OWN_PREFIXES = ("bot", "handlers", "storage")
+OWN_PREFIXES = ("bot", "handlers", "storage", "psycopg")
+"""Our loggers, and psycopg's (its pool logs connection failures): scrubbed, bodies kept."""
 KNOWN_LOGGERS = (
     "slack_sdk.web.base_client",
     "slack_sdk.webhook.client",
@@ -38,6 +40,7 @@ _RESPONSE_URL = re.compile(
 _RESPONSE_URL_VALUE = re.compile(
     r"(response_url\\*[\"']?\s*[:=]\s*\\*[\"']?)[^\s\"'\\,}&]+", re.IGNORECASE
 )
+_DATABASE_PASSWORD = re.compile(r"(\bpostgres(?:ql)?://[^\s:/@]*:)[^\s@]*@", re.IGNORECASE)
 _SLACK_TOKEN = re.compile(r"\bx(?:ox[a-z]|app)-[A-Za-z0-9-]+")
 # Everything after the first body-like key of an SDK log line ("body: {...}", "json_body: ...").
 _BODY_TAIL = re.compile(
@@ -51,7 +54,13 @@ def scrub(text: str) -> str:
     """``text`` with response URLs and Slack tokens replaced (any logger's line)."""
     text = _RESPONSE_URL.sub(REDACTED_URL, text)
     text = _RESPONSE_URL_VALUE.sub(lambda m: m.group(1) + REDACTED_URL, text)
+    text = _DATABASE_PASSWORD.sub(r"\1***@", text)
     return _SLACK_TOKEN.sub(REDACTED_TOKEN, text)
+
+
+def redact_database_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: safe in messages and logs."""
+    return _DATABASE_PASSWORD.sub(r"\1***@", url)
 
 
 def drop_bodies(text: str) -> str:

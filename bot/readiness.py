@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from bot.logfields import log_fields
 from bot.server import StartResponse
-from storage import SchemaStatus, StorageUnavailable
+from storage import SchemaStatus, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class SchemaCheck(Protocol):
     """What readiness needs from the store: its one database check."""
 
     def schema_status(self) -> SchemaStatus:
-        """The migration steps applied and pending; raises ``StorageUnavailable``."""
+        """The migration steps applied and pending; raises ``StoreUnavailable``."""
         ...
 
 
@@ -66,7 +66,7 @@ def evaluate(store: SchemaCheck, *, slack_auth_passed: bool) -> Report:
     detail = None
     try:
         status = store.schema_status()
-    except StorageUnavailable as error:
+    except StoreUnavailable as error:
         checks["database"] = "unavailable"
         checks["migrations"] = "unknown"
         detail = str(error)

@@ -25,7 +25,7 @@ worth repeating every few seconds for a setting counted in hours."""
 
 
 def owner_checker(
-    clock: Callable[[], datetime], hostname: str | None = None
+    clock: Callable[[], datetime], hostname: str | None = None, *, heartbeat_only: bool = False
 ) -> Callable[[dict[str, Any] | None], bool]:
     """Build the "is that process still alive?" test used by crash recovery.
 
@@ -33,6 +33,10 @@ def owner_checker(
     heartbeat is older than :data:`STALE_AFTER_SECONDS`. On this host, the owner's PID must also
     still exist (``os.kill(pid, 0)``), and an owner with *this* process's PID is an earlier
     incarnation (PIDs are reused, e.g. PID 1 in a restarted container): not alive.
+
+    ``heartbeat_only`` (a store shared across hosts: PostgreSQL) skips the PID tests: replicas
+    in containers may share a hostname and a PID namespace number while being different
+    processes on different machines, so only the heartbeat's age counts.
     """
     here = hostname or socket.gethostname()
     me = os.getpid()
@@ -44,7 +48,7 @@ def owner_checker(
         fresh = isinstance(heartbeat, datetime) and clock() - heartbeat < timedelta(
             seconds=STALE_AFTER_SECONDS
         )
-        if owner.get("hostname") != here:
+        if heartbeat_only or owner.get("hostname") != here:
             return fresh
         pid = int(owner.get("pid") or 0)
         if pid <= 0 or pid == me:
@@ -78,7 +82,9 @@ class Sweeper:
     def __init__(self, flow: DeletionFlow, interval: float) -> None:
         self.flow = flow
         self.interval = interval
-        self._alive = owner_checker(flow.deps.clock)
+        self._alive = owner_checker(
+            flow.deps.clock, heartbeat_only=flow.deps.store.shared_across_hosts
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._retention_due: datetime | None = None

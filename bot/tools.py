@@ -20,7 +20,8 @@ from bot.wording import plural
 def check_config(config: Config, *, online: bool, out: TextIO, err: TextIO) -> int:
     """Validate what the environment cannot show by itself: the policy file, the encryption
     key's presence (a warning), and with ``online`` the bot token against Slack's
-    ``auth.test`` (docs.slack.dev/reference/methods/auth.test). Nothing is created."""
+    ``auth.test`` (docs.slack.dev/reference/methods/auth.test) and, with
+    ``DELETE_ORG_DATABASE_URL``, a connection to PostgreSQL. Nothing is created."""
     if config.policy_path is not None:
         try:
             load_policy(config.policy_path)
@@ -47,9 +48,21 @@ def check_config(config: Config, *, online: bool, out: TextIO, err: TextIO) -> i
             f" {identity.get('team', '?')} ({identity.get('team_id', '?')})",
             file=out,
         )
+    if online and config.database_url is not None:
+        from storage import StorageError
+        from storage.pg_backend import probe
+
+        try:
+            server = probe(config.database_url)
+        except StorageError as error:
+            print(f"delete-org-bot: {error}", file=err)
+            return 1
+        print(f"PostgreSQL {server} accepts the connection at {config.database_shown}", file=out)
     policy = str(config.policy_path) if config.policy_path else "built-in default policy"
     mode = "Socket Mode" if config.socket_mode else "HTTP mode"
     print(f"configuration OK ({mode}; {policy})", file=out)
+    kind = "PostgreSQL" if config.database_url else "SQLite file"
+    print(f"database: {kind} {config.database_shown}", file=out)
     if config.oauth_enabled:
         print(
             "Sign in with Coveo: on; the redirect URI to register with Coveo is"
@@ -65,14 +78,16 @@ def rotate_key(config: Config, *, out: TextIO, err: TextIO) -> int:
     """Re-encrypt every stored secret with the first key of ``DELETE_ORG_ENCRYPTION_KEY`` and
     say whether the other keys (and a generated key file) can go. Never creates a database.
     """
-    from storage import Store
+    from storage import StorageError, open_store
     from storage.rotation import rotate_secrets
 
-    if not config.db_path.is_file():
+    if config.database_url is None and not config.db_path.is_file():
         print(f"delete-org-bot: no database at {config.db_path}; nothing to rotate", file=err)
         return 2
     keys = list(config.encryption_keys)
-    key_file = config.key_file if config.key_file.is_file() else None
+    key_file = (
+        config.key_file if config.database_url is None and config.key_file.is_file() else None
+    )
     if key_file is not None:
         old = key_file.read_text(encoding="ascii").strip()
         if old not in keys:
@@ -85,9 +100,9 @@ def rotate_key(config: Config, *, out: TextIO, err: TextIO) -> int:
         )
         return 2
     try:
-        store = Store(config.db_path, TokenCipher(keys), audit_key=config.audit_key)
-    except (sqlite3.Error, ValueError) as error:
-        print(f"delete-org-bot: cannot open {config.db_path}: {error}", file=err)
+        store = open_store(config.database, TokenCipher(keys), audit_key=config.audit_key)
+    except (sqlite3.Error, ValueError, StorageError) as error:
+        print(f"delete-org-bot: cannot open {config.database_shown}: {error}", file=err)
         return 1
     try:
         report = rotate_secrets(store)

@@ -12,35 +12,51 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.logfields import log_fields
 from handlers.delivery import Delivery, DeliveryError
-from handlers.messages import INTERNAL_ERROR
+from handlers.messages import DATABASE_UNAVAILABLE, INTERNAL_ERROR
+from storage import StorageError, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 
 def report_unexpected(error: BaseException, body: object, delivery: Delivery | None = None) -> None:
     """Log ``error`` with its traceback and, when the payload has a ``response_url``, tell the
-    user privately that something failed (never the traceback itself). With ``delivery``, that
+    user privately that something failed (never the traceback itself): the database is
+    unreachable (``StoreUnavailable``), or something else went wrong. With ``delivery``, that
     post obeys the response_url rule (``handlers.response_url``) like every other."""
     logger.error(
         "unexpected error in a listener", exc_info=error, extra=log_fields("listener_error")
     )
+    text = DATABASE_UNAVAILABLE if isinstance(error, StoreUnavailable) else INTERNAL_ERROR
     url = body.get("response_url") if isinstance(body, dict) else None
-    if isinstance(url, str) and url and delivery is not None:
+    if not isinstance(url, str) or not url:
+        return
+    if delivery is not None:
         try:
-            delivery.private(channel_id="", user_id="", text=INTERNAL_ERROR, response_url=url)
+            delivery.private(channel_id="", user_id="", text=text, response_url=url)
+            return
         except DeliveryError as send_error:
             logger.warning("could not tell the user about the error: %s", send_error.error)
-    elif isinstance(url, str) and url:
-        try:
-            WebhookClient(url, timeout=5).send(
-                text=INTERNAL_ERROR, response_type="ephemeral", replace_original=False
-            )
-        except (SlackClientError, OSError) as send_error:
+            return
+        except StorageError as store_error:
+            # The response_url's budget lives in the database that just failed: post once
+            # directly rather than leave the user with no answer.
             logger.warning(
-                "could not tell the user about the error: %s",
-                send_error,
-                extra=log_fields("private_message_failed"),
+                "response_url budget unreadable (%s); telling the user directly",
+                type(store_error).__name__,
+                extra=log_fields("response_url_budget_unreadable"),
             )
+    try:
+        WebhookClient(url, timeout=5).send(
+            text=text,
+            response_type="ephemeral",
+            replace_original=False,
+        )
+    except (SlackClientError, OSError) as send_error:
+        logger.warning(
+            "could not tell the user about the error: %s",
+            send_error,
+            extra=log_fields("private_message_failed"),
+        )
 
 
 def on_app_error(error: Exception, body: dict[str, Any]) -> None:

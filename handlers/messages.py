@@ -69,6 +69,10 @@ MODAL_OPEN_FAILED = (
     "Slack could not open the form ({error}). Nothing changed; try again (Slack allows only 3"
     " seconds to open it)."
 )
+DATABASE_UNAVAILABLE = (
+    "delete-org-bot cannot reach its database right now, so this step did not happen; nothing"
+    " was deleted by it. Try again in a minute; tell your Slack admins if it repeats."
+)
 INTERNAL_ERROR = (
     "Something went wrong inside delete-org-bot; nothing was deleted by this step. The error"
     " was logged for the operators. Try again, and tell your Slack admins if it repeats."

@@ -20,11 +20,12 @@ from storage.model import (
     LinkUnreadable,
     LiveRequestExists,
     OutboxItem,
+    SchemaTooNew,
     StorageError,
-    StorageUnavailable,
+    StoreUnavailable,
 )
 from storage.oauth import SignIn, StateRefused
-from storage.store import Store
+from storage.store import Store, open_store
 
 __all__ = [
     "ATTEMPTED_STATES",
@@ -46,9 +47,11 @@ __all__ = [
     "LiveRequestExists",
     "OutboxItem",
     "SchemaStatus",
+    "SchemaTooNew",
     "SignIn",
     "StateRefused",
     "StorageError",
-    "StorageUnavailable",
     "Store",
+    "StoreUnavailable",
+    "open_store",
 ]

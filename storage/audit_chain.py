@@ -6,9 +6,10 @@ over ``prev_hash`` and the row's own canonical content, like the digest chain of
 CloudTrail's log-file integrity validation. The ``audit_chain`` one-row table holds the head
 (last id and hash) and the seal of the rows written before the chain existed.
 
-Concurrency: :func:`append_event` must run inside the caller's ``BEGIN IMMEDIATE`` write
-transaction (``Store._write``), which SQLite serializes across threads and processes sharing
-the file, so two writers can never chain from the same head.
+Concurrency: :func:`append_event` must run inside the caller's write transaction
+(``Store._write``). SQLite serializes those (``BEGIN IMMEDIATE``) across threads and processes
+sharing the file; on PostgreSQL the append locks the ``audit_chain`` row (``FOR UPDATE``) until
+commit. Either way two writers can never chain from the same head.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import hashlib
 import hmac
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.clock import to_iso
+from storage.dialect import Executor
 
 AUDIT_FIELDS = (
     "at",
@@ -69,7 +71,7 @@ def chain_hash(prev_hash: str, content: bytes, key: bytes | None) -> str:
     return f"{HMAC_SHA256}:{hmac.new(key, message, hashlib.sha256).hexdigest()}"
 
 
-def seal_rows(rows: Iterator[sqlite3.Row | tuple[Any, ...]]) -> str:
+def seal_rows(rows: Iterator[Sequence[Any]]) -> str:
     """Hash chain (plain SHA-256, from ``""``) over ``(id, *AUDIT_FIELDS)`` rows; used to seal
     the rows that existed before the chain did. Returns the last hash (``""`` for none)."""
     prev = ""
@@ -80,27 +82,32 @@ def seal_rows(rows: Iterator[sqlite3.Row | tuple[Any, ...]]) -> str:
     return prev
 
 
-def append_event(conn: sqlite3.Connection, key: bytes | None, fields: Mapping[str, Any]) -> int:
+def append_event(
+    db: Executor, key: bytes | None, fields: Mapping[str, Any], *, lock_head: str = ""
+) -> int:
     """Insert one audit row chained to the head and move the head; returns its id.
 
-    Must be called inside an open write transaction (the chain append and the insert commit
-    or roll back together). ``fields`` maps :data:`AUDIT_FIELDS` names to values.
+    Must be called inside an open write transaction ``db`` (the chain append and the insert
+    commit or roll back together). ``fields`` maps :data:`AUDIT_FIELDS` names to values.
+    ``lock_head`` is the dialect's row-lock suffix (PostgreSQL ``FOR UPDATE``): the head row
+    stays locked until commit, so concurrent appenders queue and each chains from the head the
+    previous one committed.
     """
-    head_id, head_hash = conn.execute(
-        "SELECT head_id, head_hash FROM audit_chain WHERE id = 1"
+    head_id, head_hash = db.execute(
+        f"SELECT head_id, head_hash FROM audit_chain WHERE id = 1{lock_head}"  # noqa: S608
     ).fetchone()
-    last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit_events").fetchone()[0]
+    last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM audit_events").fetchone()[0]
     row_id = max(int(last_id), int(head_id)) + 1
     digest = chain_hash(head_hash, canonical(row_id, fields), key)
-    values = {name: fields.get(name) for name in AUDIT_FIELDS}
+    values = [fields.get(name) for name in AUDIT_FIELDS]
     columns = ", ".join(AUDIT_FIELDS)
-    marks = ", ".join(f":{name}" for name in AUDIT_FIELDS)
-    conn.execute(
+    marks = ", ".join("?" for _ in AUDIT_FIELDS)
+    db.execute(
         f"INSERT INTO audit_events (id, {columns}, prev_hash, hash) "  # noqa: S608 - constants
-        f"VALUES (:id, {marks}, :prev_hash, :hash)",
-        {**values, "id": row_id, "prev_hash": head_hash, "hash": digest},
+        f"VALUES (?, {marks}, ?, ?)",
+        [row_id, *values, head_hash, digest],
     )
-    conn.execute("UPDATE audit_chain SET head_id = ?, head_hash = ? WHERE id = 1", (row_id, digest))
+    db.execute("UPDATE audit_chain SET head_id = ?, head_hash = ? WHERE id = 1", [row_id, digest])
     return row_id
 
 
@@ -117,7 +124,7 @@ class Verification:
     problem: str | None = None
 
 
-def verify_chain(conn: sqlite3.Connection, key: bytes | None) -> Verification:
+def verify_chain(conn: Executor, key: bytes | None) -> Verification:
     """Walk the whole trail in id order (streaming) and report the first break.
 
     Detects: an edited row (its hash no longer matches), a deleted row (a gap in ids, or the
@@ -194,13 +201,30 @@ def verify_chain(conn: sqlite3.Connection, key: bytes | None) -> Verification:
 
 
 # -- read-only queries ---------------------------------------------------------------------
-def open_readonly(path: Path) -> sqlite3.Connection:
-    """Open the app's database read-only (the app may keep writing meanwhile).
+class ReadOnlyDatabase(Protocol):
+    """A read-only connection of the ``audit`` commands: ``execute`` (``?`` placeholders,
+    rows streamed) and ``close``."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any:
+        """Run one query; returns an iterable cursor."""
+
+    def close(self) -> None:
+        """Close the connection."""
+
+
+def open_readonly(location: Path | str) -> ReadOnlyDatabase:
+    """Open the app's database read-only (the app may keep writing meanwhile): a SQLite file,
+    or a ``postgresql://`` URL (a read-only transaction, rows streamed by a server-side cursor).
 
     Raises:
-        AuditReadError: no such file, or the database has no audit chain yet (start the app
-            once, or open it with the app, to apply its migrations).
+        AuditReadError: no such file or server, or the database has no audit chain yet (start
+            the app once, or open it with the app, to apply its migrations).
     """
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        from storage.pg_backend import open_readonly as open_postgres
+
+        return open_postgres(location, AuditReadError)
+    path = Path(location)
     if not path.is_file():
         raise AuditReadError(f"no database at {path} (set DELETE_ORG_DB or pass --db)")
     conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=15)
@@ -228,7 +252,7 @@ class AuditFilter:
     request_id: str | None = None
 
 
-def iter_events(conn: sqlite3.Connection, where: AuditFilter) -> Iterator[dict[str, Any]]:
+def iter_events(conn: Executor, where: AuditFilter) -> Iterator[dict[str, Any]]:
     """Stream matching audit rows in id order as dicts of :data:`EXPORT_FIELDS` (constant
     memory: the SQLite cursor is consumed row by row)."""
     clauses: list[str] = []
@@ -280,7 +304,7 @@ REQUEST_SUMMARY_FIELDS = (
 """Columns of a request shown by ``audit show`` (never ``response_url_encrypted``)."""
 
 
-def request_summary(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
+def request_summary(conn: Executor, request_id: str) -> dict[str, Any] | None:
     """The request's row (only :data:`REQUEST_SUMMARY_FIELDS`), or None if unknown."""
     row = conn.execute(
         f"SELECT {', '.join(REQUEST_SUMMARY_FIELDS)} FROM deletion_requests WHERE id = ?",  # noqa: S608

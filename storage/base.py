@@ -1,120 +1,107 @@
-"""Connections, transactions and the one audit write shared by every part of the store.
+"""Where the store lives (its backend), transactions, and the one audit write shared by every
+part of the store.
 
-Concurrency: each thread gets its own connection to the same file (WAL journal, busy
-timeout); writes take the write lock up front (``BEGIN IMMEDIATE``)."""
+The backend is SQLite (``storage/sqlite_backend.py``) or PostgreSQL (``storage/pg_backend.py``);
+what differs in their SQL is in ``storage/dialect.py``. The store's modules reach the database
+only through :meth:`StoreBase._db` (reads), :meth:`StoreBase._write` (a write transaction) and
+``self._dialect``, so none of them knows which backend it runs on.
+"""
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from bot.clock import from_iso, to_iso
 from bot.crypto import DecryptionError, TokenCipher
 from storage.audit_chain import AUDIT_FIELDS, append_event
-from storage.migrations import migrations
+from storage.dialect import Backend, Dialect, Executor
 from storage.model import (
     DeletionRequest,
     optional_time,
 )
 from storage.oauth import OAuthRecords
+from storage.sqlite_backend import BUSY_TIMEOUT_SECONDS, SQLiteBackend
+
+__all__ = ["BUSY_TIMEOUT_SECONDS", "POSTGRES_SCHEMES", "AuditListener", "StoreBase", "open_backend"]
 
 logger = logging.getLogger(__name__)
-
-BUSY_TIMEOUT_SECONDS = 15.0
 
 AuditListener = Callable[[dict[str, Any]], None]
 """Called with an audit row's fields (``event``, ``at``, ``to_state``, ``detail`` …, as in
 ``storage.audit_chain.AUDIT_FIELDS``) after the transaction that wrote it committed."""
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""A location starting with one of these is a PostgreSQL URL; anything else a SQLite file."""
+
+
+def open_backend(location: Path | str) -> Backend:
+    """The backend for ``location``: a ``postgresql://`` URL, or a SQLite file path. Opening
+    migrates the database (see each backend for what it raises)."""
+    if isinstance(location, str) and location.startswith(POSTGRES_SCHEMES):
+        from storage.pg_backend import PostgresBackend
+
+        return PostgresBackend(location)
+    return SQLiteBackend(location)
+
 
 class StoreBase:
-    """The SQLite file, its per-thread connections and write transactions.
+    """The database, its connections and write transactions.
 
-    ``path`` is the database file; ``cipher`` encrypts tokens and response URLs at rest;
-    ``on_audit`` (optional) hears of each audit row once it is committed (never of a rolled
-    back one); an error it raises is logged, never turned into a failed write.
+    ``location`` is a SQLite file path or a ``postgresql://`` URL; ``cipher`` encrypts tokens
+    and response URLs at rest; ``on_audit`` (optional) hears of each audit row once it is
+    committed (never of a rolled back one); an error it raises is logged, never turned into a
+    failed write.
     """
 
     def __init__(
         self,
-        path: Path | str,
+        location: Path | str,
         cipher: TokenCipher,
         *,
         audit_key: bytes | None = None,
         on_audit: AuditListener | None = None,
     ) -> None:
-        self.path = Path(path)
         self._cipher = cipher
         self._audit_key = audit_key
         self._on_audit = on_audit
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._backend = open_backend(location)
+        self._dialect: Dialect = self._backend.dialect
+        self.location: Path | str = self._backend.location
+        """The SQLite file, or the PostgreSQL URL with its password redacted."""
+        self.path: Path | None = getattr(self._backend, "path", None)
+        """The SQLite file (None on PostgreSQL)."""
         self.oauth = OAuthRecords(self)
         """Sign in with Coveo: states, OAuth links, the refresh lock (``storage/oauth.py``)."""
-        db = self._db()
-        # Several processes may open a fresh file at once: take the write lock before anything
-        # else (waiting up to the busy timeout) and migrate under it, then switch to WAL.
-        try:
-            with self._write() as locked:
-                migrations.apply(locked)
-            self._use_wal(db)
-        except BaseException:
-            self.close()
-            raise
 
-    @staticmethod
-    def _use_wal(db: Database) -> None:
-        """Switch the file to WAL (persistent). SQLite does not apply the busy timeout to this
-        switch while another connection opens the file, so retry it for up to the timeout."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-        while True:
-            try:
-                if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                    return
-                db.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+    @property
+    def shared_across_hosts(self) -> bool:
+        """True when app processes on other hosts may share this store (PostgreSQL): their
+        PIDs mean nothing here, so an owner's liveness is told by its heartbeat alone."""
+        return self._dialect.shared_across_hosts
 
-    def _db(self) -> Database:
-        db: Database | None = getattr(self._local, "db", None)
-        if db is None:
-            conn = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            db = Database(conn, execute_plugins=False)
-            self._local.db = db
-            with self._all_lock:
-                self._all.append(conn)
-        return db
+    def _db(self) -> Executor:
+        """An executor for reads (``execute(sql, params)`` with ``?`` placeholders)."""
+        return self._backend.reader()
 
     @contextmanager
-    def _write(self) -> Iterator[Database]:
-        """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``), so a
-        concurrent writer waits for the busy timeout instead of failing on lock upgrade."""
-        db = self._db()
+    def _write(self) -> Iterator[Executor]:
+        """A write transaction: SQLite ``BEGIN IMMEDIATE`` (the whole file, serialised);
+        PostgreSQL one READ COMMITTED transaction. Commits at the end, rolls back on error;
+        the audit rows it wrote reach ``on_audit`` only after the commit."""
         self._local.written = []
-        db.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield db
+            with self._backend.write() as db:
+                yield db
         except BaseException:
-            db.conn.execute("ROLLBACK")
             self._local.written = []
             raise
-        db.conn.execute("COMMIT")
         written, self._local.written = self._local.written, []
         for values in written:
             self._tell_audit_listener(values)
@@ -129,25 +116,20 @@ class StoreBase:
 
     def close(self) -> None:
         """Close every connection this store opened, in every thread."""
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._backend.close()
 
-    def _audit(self, db: Database, now: datetime, event: str, **fields: Any) -> None:
+    def _audit(self, db: Executor, now: datetime, event: str, **fields: Any) -> None:
         """The one writer of audit rows: chained to the previous row inside the caller's
-        write transaction (``storage.audit_chain.append_event``), reported to ``on_audit``
-        once that transaction commits."""
+        write transaction (``storage.audit_chain.append_event``; on PostgreSQL the chain head
+        row is locked ``FOR UPDATE`` until commit, so appends are serialised), reported to
+        ``on_audit`` once that transaction commits."""
         values = {name: fields.get(name) for name in AUDIT_FIELDS}
         values.update(at=to_iso(now), event=event)
-        append_event(db.conn, self._audit_key, values)
+        append_event(db, self._audit_key, values, lock_head=self._dialect.lock_row)
         if self._on_audit is not None:
             self._local.written.append(dict(values))
 
-    def _row_to_request(
-        self, row: sqlite3.Row | tuple[Any, ...], names: Sequence[str]
-    ) -> DeletionRequest:
+    def _row_to_request(self, row: Sequence[Any], names: Sequence[str]) -> DeletionRequest:
         data = dict(zip(names, row, strict=True))
         encrypted_url = data.pop("response_url_encrypted")
         response_url = None

@@ -3,14 +3,17 @@
 Slack may deliver an envelope again, with the same ``envelope_id`` and a higher
 ``retry_attempt``, when it saw no ack for it (slack_sdk 3.48.0 ``socket_mode/request.py``
 documents ``retry_attempt``/``retry_reason`` for the Events API; the redelivery may reach
-another connection, so another app process). Taking an envelope is one ``INSERT OR IGNORE`` on
-its ID in a ``BEGIN IMMEDIATE`` transaction: across threads and across processes sharing the
-file, exactly one caller gets ``first=True``. The ack that caller sent is stored encrypted
+another connection, so another app process). Taking an envelope is one
+``INSERT … ON CONFLICT (envelope_id) DO NOTHING`` on its primary key: across threads and across
+processes sharing the database, exactly one caller gets ``first=True`` (SQLite: the write
+transactions never overlap; PostgreSQL: a second insert of the same key waits for the first's
+transaction, then inserts nothing). The ack that caller sent is stored encrypted
 (Fernet, like response URLs: an ack may carry message text) so a redelivery gets the same
 answer without the work being done again.
 
 Bounded and expiring: rows older than :data:`ENVELOPE_KEEP` are purged, and at most
-:data:`MAX_ENVELOPES` are kept (the oldest go first), both in the write that takes a new one.
+:data:`MAX_ENVELOPES` are kept (the oldest by ``received_at``, then ``envelope_id``, go first),
+both in the write that takes a new one.
 """
 
 from __future__ import annotations
@@ -57,21 +60,25 @@ class EnvelopeStore(StoreBase):
         Raises:
             bot.crypto.DecryptionError: a redelivery whose recorded ack no configured key
                 decrypts (the envelope is still taken: do not handle it again).
-            sqlite3.Error: the database cannot be used.
+            StoreUnavailable: the database cannot be reached (PostgreSQL).
+            sqlite3.Error, psycopg.Error: the database cannot be used otherwise.
         """
         with self._write() as db:
             db.execute(
                 "DELETE FROM socket_envelopes WHERE received_at < ?", [to_iso(now - ENVELOPE_KEEP)]
             )
             cursor = db.execute(
-                "INSERT OR IGNORE INTO socket_envelopes (envelope_id, received_at, instance_id,"
-                " kind) VALUES (?, ?, ?, ?)",
+                "INSERT INTO socket_envelopes (envelope_id, received_at, instance_id, kind)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (envelope_id) DO NOTHING",
                 [envelope_id, to_iso(now), instance_id, kind],
             )
             if cursor.rowcount == 1:
-                newest = int(cursor.lastrowid or 0)
+                # Everything before the MAX_ENVELOPES-th newest (nothing while fewer).
                 db.execute(
-                    "DELETE FROM socket_envelopes WHERE rowid <= ?", [newest - MAX_ENVELOPES]
+                    "DELETE FROM socket_envelopes WHERE (received_at, envelope_id) <"
+                    " (SELECT received_at, envelope_id FROM socket_envelopes"
+                    " ORDER BY received_at DESC, envelope_id DESC LIMIT 1 OFFSET ?)",
+                    [MAX_ENVELOPES - 1],
                 )
                 return EnvelopeClaim(first=True)
             acked_at, ack_encrypted = db.execute(
@@ -90,7 +97,8 @@ class EnvelopeStore(StoreBase):
         for an ack without payload), stored encrypted.
 
         Raises:
-            sqlite3.Error: the database cannot be used.
+            StoreUnavailable: the database cannot be reached (PostgreSQL).
+            sqlite3.Error, psycopg.Error: the database cannot be used otherwise.
         """
         encrypted = None if payload is None else self._cipher.encrypt(json.dumps(payload))
         with self._write() as db:

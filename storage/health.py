@@ -1,23 +1,19 @@
 """Whether the database can serve the app right now: reachable, and its schema up to date.
 
-This is the one store method behind ``GET /readyz`` (:mod:`bot.readiness`); another backend
-(PostgreSQL) answers the same question with the same method and record.
+This is the one store method behind ``GET /readyz`` (:mod:`bot.readiness`); each backend
+answers it its own way (``SQLiteBackend.schema_steps``, ``PostgresBackend.schema_steps``).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from sqlite_utils import Database
-
 from storage.base import StoreBase
-from storage.migrations import migrations
-from storage.model import StorageUnavailable
 
 PROBE_TIMEOUT_SECONDS = 2.0
-"""How long a readiness probe waits for a lock another connection holds on the file; a probe
-must answer well within the few seconds a load balancer or Kubernetes allows it."""
+"""How long a readiness probe waits for a lock another connection holds on the file, or for
+the PostgreSQL server; a probe must answer well within the few seconds a load balancer or
+Kubernetes allows it."""
 
 
 @dataclass(frozen=True)
@@ -38,29 +34,18 @@ class HealthStore(StoreBase):
     """Store operations that check the database itself."""
 
     def schema_status(self, timeout: float = PROBE_TIMEOUT_SECONDS) -> SchemaStatus:
-        """Open the file afresh, read-only (never creating it), and compare the migration steps
-        recorded in it with those of ``storage.migrations``. A fresh connection, not the
-        store's own: an open connection keeps reading a file that was deleted or replaced.
+        """Read the migration steps recorded in the database, over a fresh connection (not the
+        store's own: an open SQLite connection keeps reading a file that was deleted or
+        replaced; a pooled PostgreSQL one may hide a server that stopped answering), and
+        compare them with the steps this code knows (``storage.migrations``, or its twin
+        ``storage.pg_migrations``).
 
-        ``timeout`` is in seconds (waiting on another connection's lock).
+        ``timeout`` is in seconds: waiting on another connection's lock (SQLite), or for the
+        server to answer (PostgreSQL).
 
         Raises:
-            StorageUnavailable: the file is missing, locked past ``timeout``, unreadable or
-                not a SQLite database.
+            StoreUnavailable: the SQLite file is missing, locked past ``timeout``, unreadable
+                or not a database; PostgreSQL cannot be reached in time or refused the login.
         """
-        uri = self.path.absolute().as_uri() + "?mode=ro"
-        try:
-            conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
-        except sqlite3.Error as error:
-            raise StorageUnavailable(str(error)) from error
-        try:
-            db = Database(conn, execute_plugins=False)
-            # A read that touches the file: opening alone does not read it.
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            applied = tuple(step.name for step in migrations.applied(db))
-            pending = tuple(step.name for step in migrations.pending(db))
-        except sqlite3.Error as error:
-            raise StorageUnavailable(str(error)) from error
-        finally:
-            conn.close()
+        applied, pending = self._backend.schema_steps(timeout)
         return SchemaStatus(applied=applied, pending=pending)

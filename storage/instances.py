@@ -8,26 +8,38 @@ from typing import Any
 
 from bot.clock import from_iso, to_iso
 from storage.base import StoreBase
+from storage.dialect import upsert
 from storage.model import (
     DeletionRequest,
     optional_time,
 )
+
+FREEZE = '"freeze"'
+"""The freeze table, quoted: ``FREEZE`` is a reserved word of PostgreSQL (not of SQLite)."""
 
 
 class InstanceStore(StoreBase):
     """Store operations on process instances, crash reconciliation and the freeze."""
 
     def set_freeze(self, *, frozen: bool, by_user: str, reason: str | None, now: datetime) -> bool:
-        """Freeze or unfreeze all deletions (audited). Returns False when already in that state."""
+        """Freeze or unfreeze all deletions (audited). Returns False when already in that state.
+
+        One conditional upsert of the one ``freeze`` row (``… DO UPDATE … WHERE frozen
+        differs``): of two replicas freezing at once, one changes the row and audits, the
+        other (on PostgreSQL it waits for the row lock, then re-checks) finds it frozen."""
         with self._write() as db:
-            row = db.execute("SELECT frozen FROM freeze WHERE id = 1").fetchone()
-            if row is not None and bool(row[0]) == frozen:
+            changed = db.execute(
+                upsert(
+                    FREEZE,
+                    ("id",),
+                    ("id", "frozen", "reason", "by_user", "since"),
+                    only_if=f"{FREEZE}.frozen != excluded.frozen",
+                )
+                + " RETURNING id",
+                [1, int(frozen), reason, by_user, to_iso(now)],
+            ).fetchall()
+            if not changed:
                 return False
-            db.execute(
-                "INSERT OR REPLACE INTO freeze (id, frozen, reason, by_user, since)"
-                " VALUES (1, ?, ?, ?, ?)",
-                [int(frozen), reason, by_user, to_iso(now)],
-            )
             self._audit(
                 db, now, "frozen" if frozen else "unfrozen", actor_id=by_user, detail=reason
             )
@@ -37,7 +49,7 @@ class InstanceStore(StoreBase):
         """``(by_user, reason, since)`` while deletions are frozen, else None."""
         row = (
             self._db()
-            .execute("SELECT frozen, by_user, reason, since FROM freeze WHERE id = 1")
+            .execute(f"SELECT frozen, by_user, reason, since FROM {FREEZE} WHERE id = 1")  # noqa: S608
             .fetchone()
         )
         if row is None or not row[0]:
@@ -58,9 +70,12 @@ class InstanceStore(StoreBase):
                 [to_iso(now), hostname, pid, instance_id],
             )
             db.execute(
-                "INSERT OR REPLACE INTO instances (id, hostname, pid, started_at, heartbeat_at,"
-                " stopped_at) VALUES (?, ?, ?, ?, ?, NULL)",
-                [instance_id, hostname, pid, to_iso(now), to_iso(now)],
+                upsert(
+                    "instances",
+                    ("id",),
+                    ("id", "hostname", "pid", "started_at", "heartbeat_at", "stopped_at"),
+                ),
+                [instance_id, hostname, pid, to_iso(now), to_iso(now), None],
             )
 
     def heartbeat(self, instance_id: str, now: datetime) -> None:
@@ -79,7 +94,8 @@ class InstanceStore(StoreBase):
 
     def deleting_with_owners(self) -> list[tuple[DeletionRequest, dict[str, Any] | None]]:
         """Every request in ``deleting`` with its owner's instance row (hostname, pid,
-        heartbeat_at as aware UTC, stopped_at), or None when the owner is unknown."""
+        heartbeat_at as aware UTC, stopped_at), or None when the owner is unknown. Whether a
+        PID may be checked is :attr:`shared_across_hosts` (``bot.sweeper.owner_checker``)."""
         result: list[tuple[DeletionRequest, dict[str, Any] | None]] = []
         for request in self.stuck_deleting():
             row = (
@@ -104,11 +120,14 @@ class InstanceStore(StoreBase):
     def claim_orphan(
         self, request_id: str, old_owner: str | None, new_owner: str
     ) -> DeletionRequest | None:
-        """Compare-and-set the owner of a ``deleting`` request, so one process reconciles it."""
+        """Compare-and-set the owner of a ``deleting`` request, so one process reconciles it:
+        one ``UPDATE … WHERE state = 'deleting' AND owner = <the owner seen>``; of several
+        replicas claiming at once exactly one changes the row (PostgreSQL re-checks the
+        ``WHERE`` on the committed row after waiting for the row lock)."""
         with self._write() as db:
             cursor = db.execute(
-                "UPDATE deletion_requests SET owner = ? WHERE id = ? AND state = 'deleting'"
-                " AND owner IS ?",
+                "UPDATE deletion_requests SET owner = ? WHERE id = ? AND state = 'deleting'"  # noqa: S608
+                f" AND owner {self._dialect.null_safe_equal} ?",
                 [new_owner, request_id, old_owner],
             )
             changed = cursor.rowcount == 1

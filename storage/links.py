@@ -7,11 +7,13 @@ from datetime import datetime
 from bot.clock import from_iso, to_iso
 from bot.crypto import DecryptionError
 from storage.base import StoreBase
+from storage.dialect import upsert
 from storage.model import (
     Link,
     LinkUnreadable,
     optional_time,
 )
+from storage.oauth import LINK_KEY, OAUTH_LINK_COLUMNS
 
 
 class LinkStore(StoreBase):
@@ -29,12 +31,12 @@ class LinkStore(StoreBase):
         expires_at: datetime | None,
         now: datetime,
     ) -> Link:
-        """Store (or replace) the user's link; the token is encrypted before it is written."""
+        """Store (or replace, every column) the user's link; the token is encrypted before it
+        is written. One upsert (``INSERT … ON CONFLICT DO UPDATE``): concurrent relinks of one
+        user each leave a whole link, the last one written."""
         with self._write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO links (workspace, user_id, token_encrypted, region,"
-                " coveo_username, coveo_email, linked_at, expires_at, status, invalid_since)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL)",
+                upsert("links", LINK_KEY, OAUTH_LINK_COLUMNS),
                 [
                     workspace,
                     user_id,
@@ -44,6 +46,12 @@ class LinkStore(StoreBase):
                     coveo_email,
                     to_iso(now),
                     to_iso(expires_at) if expires_at else None,
+                    "active",
+                    None,
+                    None,  # a pasted token: no refresh token, no refresh lock, kind unset
+                    None,
+                    None,
+                    None,
                 ],
             )
             self._audit(

@@ -5,7 +5,8 @@ Exception tree::
     StorageError
     ├── LinkUnreadable        a stored token cannot be decrypted (encryption key changed)
     ├── LiveRequestExists     the organization already has a pending or running request
-    └── StorageUnavailable    the database cannot be opened or read now (readiness probe)
+    ├── SchemaTooNew          the database was migrated by a newer version of the app
+    └── StoreUnavailable      the database cannot be reached or read now (server down, file gone)
 """
 
 from __future__ import annotations
@@ -60,17 +61,31 @@ class LinkUnreadable(StorageError):
     """The user's stored token cannot be decrypted with the configured keys; they must relink."""
 
 
-class StorageUnavailable(StorageError):
-    """The database cannot be opened or read now (file gone, locked, unreadable, not SQLite);
-    the message is SQLite's reason, never the path."""
-
-
 class LiveRequestExists(StorageError):
     """The organization already has a live request; ``existing`` is that request."""
 
     def __init__(self, existing: DeletionRequest) -> None:
         super().__init__(f"organization {existing.org_id} already has a live request")
         self.existing = existing
+
+
+class SchemaTooNew(StorageError):
+    """The database records migration steps this version does not know (``unknown``, in
+    order): it was migrated by a newer version, whose schema this one must not touch."""
+
+    def __init__(self, where: object, unknown: list[str]) -> None:
+        super().__init__(
+            f"the database {where} was migrated by a newer version of delete-org-bot (unknown"
+            f" schema step {', '.join(unknown)}): run that version, or a newer one, not this one"
+        )
+        self.unknown = unknown
+
+
+class StoreUnavailable(StorageError):
+    """The database cannot be used now: the PostgreSQL server is unreachable or refused the
+    login, or (readiness probe) the SQLite file is gone, locked, unreadable or not a database.
+    The message says what to check, naming the database with its password redacted; never
+    the password."""
 
 
 @dataclass(frozen=True)

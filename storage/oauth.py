@@ -10,7 +10,8 @@ both succeed.
 The refresh lock is a lease on the ``links`` row (``refresh_lock_owner``,
 ``refresh_lock_until``) taken with a compare-and-set that also checks the expiry the caller
 saw: it holds across threads and across processes sharing the file, and a lease left by a
-crashed process ends by itself.
+crashed process ends by itself. On PostgreSQL the compare-and-set holds across replicas too:
+a concurrent ``UPDATE`` waits for the row lock, then re-checks its ``WHERE`` on the committed row.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlite_utils import Database
-
 from bot.clock import from_iso, to_iso
 from bot.crypto import DecryptionError, TokenCipher
+from storage.dialect import Dialect, Executor, upsert
 
 STATE_TTL_SECONDS = 600
 """A sign-in link (its ``state``) is valid for 10 minutes."""
@@ -34,6 +34,25 @@ STATE_BYTES = 32
 STATE_KEEP = timedelta(days=1)
 """Used and expired states are kept this long (to tell "already used" from "unknown"), then
 purged when new ones are made."""
+
+LINK_KEY = ("workspace", "user_id")
+OAUTH_LINK_COLUMNS = (
+    "workspace",
+    "user_id",
+    "token_encrypted",
+    "region",
+    "coveo_username",
+    "coveo_email",
+    "linked_at",
+    "expires_at",
+    "status",
+    "invalid_since",
+    "refresh_token_encrypted",
+    "auth_kind",
+    "refresh_lock_owner",
+    "refresh_lock_until",
+)
+"""Every column of ``links``: a new link replaces all of them (nothing of the old one stays)."""
 
 
 class StateRefused(Exception):
@@ -62,12 +81,13 @@ class _Backend(Protocol):
     """What :class:`OAuthRecords` uses of :class:`storage.store.Store`."""
 
     _cipher: TokenCipher
+    _dialect: Dialect
 
-    def _db(self) -> Database: ...
+    def _db(self) -> Executor: ...
 
-    def _write(self) -> AbstractContextManager[Database]: ...
+    def _write(self) -> AbstractContextManager[Executor]: ...
 
-    def _audit(self, db: Database, now: datetime, event: str, **fields: Any) -> None: ...
+    def _audit(self, db: Executor, now: datetime, event: str, **fields: Any) -> None: ...
 
 
 def state_digest(state: str) -> str:
@@ -194,10 +214,7 @@ class OAuthRecords:
         cipher = self._store._cipher
         with self._store._write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO links (workspace, user_id, token_encrypted, region,"
-                " coveo_username, coveo_email, linked_at, expires_at, status, invalid_since,"
-                " refresh_token_encrypted, auth_kind, refresh_lock_owner, refresh_lock_until)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, 'oauth', NULL, NULL)",
+                upsert("links", LINK_KEY, OAUTH_LINK_COLUMNS),
                 [
                     workspace,
                     user_id,
@@ -207,7 +224,12 @@ class OAuthRecords:
                     coveo_email,
                     to_iso(now),
                     to_iso(expires_at) if expires_at else None,
+                    "active",
+                    None,
                     cipher.encrypt(refresh_token) if refresh_token else None,
+                    "oauth",
+                    None,
+                    None,
                 ],
             )
             self._store._audit(
@@ -237,9 +259,10 @@ class OAuthRecords:
         True when this caller holds the lock and must refresh."""
         with self._store._write() as db:
             cursor = db.execute(
-                "UPDATE links SET refresh_lock_owner = ?, refresh_lock_until = ?"
+                "UPDATE links SET refresh_lock_owner = ?, refresh_lock_until = ?"  # noqa: S608
                 " WHERE workspace = ? AND user_id = ? AND status = 'active'"
-                " AND refresh_token_encrypted IS NOT NULL AND expires_at IS ?"
+                " AND refresh_token_encrypted IS NOT NULL"
+                f" AND expires_at {self._store._dialect.null_safe_equal} ?"
                 " AND (refresh_lock_until IS NULL OR refresh_lock_until <= ?)",
                 [
                     owner,

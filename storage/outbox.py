@@ -45,7 +45,7 @@ class OutboxStore(StoreBase):
                 cursor = db.execute(
                     "INSERT INTO outbox (request_id, kind, text, blocks_json, status, attempts,"
                     " next_attempt_at, created_at, updated_at) VALUES"
-                    " (?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                    " (?, ?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id",
                     [
                         request_id,
                         kind,
@@ -56,7 +56,7 @@ class OutboxStore(StoreBase):
                         to_iso(now),
                     ],
                 )
-                ids.append(int(cursor.lastrowid or 0))
+                ids.append(int(cursor.fetchone()[0]))
         return ids
 
     def claim_outbox(
@@ -69,7 +69,11 @@ class OutboxStore(StoreBase):
         limit: int = 50,
     ) -> list[OutboxItem]:
         """Atomically take due pending items (all due ones, or only ``ids``) for ``lease_seconds``
-        so no other thread or process sends them meanwhile; oldest first."""
+        so no other thread or process sends them meanwhile; oldest first.
+
+        One ``UPDATE … WHERE id IN (SELECT … unclaimed …)``: on SQLite inside the file's write
+        lock; on PostgreSQL the ``SELECT`` takes ``FOR UPDATE SKIP LOCKED``, so a replica skips
+        the items another is claiming, and re-checks the lease of a row claimed meanwhile."""
         where = (
             "status = 'pending' AND next_attempt_at <= ?"
             " AND (claimed_until IS NULL OR claimed_until <= ?)"
@@ -85,7 +89,8 @@ class OutboxStore(StoreBase):
             # ``where`` is built above from constants and placeholders only.
             sql = (
                 "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN"  # noqa: S608
-                f" (SELECT id FROM outbox WHERE {where} ORDER BY id LIMIT ?)"
+                f" (SELECT id FROM outbox WHERE {where} ORDER BY id LIMIT ?"
+                f"{self._dialect.skip_locked})"
                 " RETURNING id, request_id, kind, text, blocks_json, status, attempts,"
                 " next_attempt_at, last_error"
             )

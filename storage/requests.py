@@ -4,7 +4,6 @@ their card went, and queries."""
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from storage.model import (
     PENDING,
     DeletionRequest,
     LiveRequestExists,
+    StorageError,
 )
 from storage.response_urls import url_hash
 
@@ -49,6 +49,9 @@ class RequestStore(StoreBase):
         """Record a new pending request (audit: ``requested``) and return it.
 
         A pending request of the same organization whose deadline has passed is expired first.
+        At most one live request per organization and region: the partial unique index
+        ``idx_requests_one_live_per_org`` refuses a second one (``INSERT … ON CONFLICT DO
+        NOTHING``; on PostgreSQL a racing insert waits for the first to commit or roll back).
 
         Raises:
             LiveRequestExists: the organization already has a live request.
@@ -74,43 +77,41 @@ class RequestStore(StoreBase):
                     to_state=EXPIRED,
                     actor_id="system",
                 )
-            try:
-                db.execute(
-                    "INSERT INTO deletion_requests (id, workspace, team_id, requester_id,"
-                    " channel_id, org_id, org_name, org_type, region, state, created_at,"
-                    " expires_at, updated_at, delivery, response_url_encrypted,"
-                    " org_product_type) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'channel', ?, ?)",
-                    [
-                        request_id,
-                        workspace,
-                        team_id,
-                        requester_id,
-                        channel_id,
-                        org_id,
-                        org_name,
-                        org_type,
-                        region,
-                        to_iso(now),
-                        to_iso(expires_at),
-                        to_iso(now),
-                        self._cipher.encrypt(response_url) if response_url else None,
-                        org_product_type,
-                    ],
-                )
-            except sqlite3.IntegrityError:
-                existing = None
+            inserted = db.execute(
+                "INSERT INTO deletion_requests (id, workspace, team_id, requester_id,"
+                " channel_id, org_id, org_name, org_type, region, state, created_at,"
+                " expires_at, updated_at, delivery, response_url_encrypted,"
+                " org_product_type) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 'channel', ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                [
+                    request_id,
+                    workspace,
+                    team_id,
+                    requester_id,
+                    channel_id,
+                    org_id,
+                    org_name,
+                    org_type,
+                    region,
+                    to_iso(now),
+                    to_iso(expires_at),
+                    to_iso(now),
+                    self._cipher.encrypt(response_url) if response_url else None,
+                    org_product_type,
+                ],
+            ).fetchall()
+            if not inserted:
                 cursor = db.execute(
                     "SELECT * FROM deletion_requests WHERE org_id = ? AND region = ?"
                     " AND state IN ('pending', 'awaiting_approval', 'deleting')",
                     [org_id, region],
                 )
                 row = cursor.fetchone()
-                if row is not None:
-                    existing = self._row_to_request(row, [d[0] for d in cursor.description])
-                if existing is None:
-                    raise
-                raise LiveRequestExists(existing) from None
+                if row is None:  # pragma: no cover - a 128-bit random id collided
+                    raise StorageError(f"request id collision for {org_id}; try again")
+                names = [d[0] for d in cursor.description]
+                raise LiveRequestExists(self._row_to_request(row, names))
             self._audit(
                 db,
                 now,
@@ -229,5 +230,5 @@ class RequestStore(StoreBase):
         1..100 (a Home view holds at most 100 blocks)."""
         limit = max(1, min(int(limit), 100))
         return self._requests_where(
-            "requester_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?", [user_id, limit]
+            "requester_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", [user_id, limit]
         )

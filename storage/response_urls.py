@@ -49,7 +49,7 @@ class ResponseUrlStore(StoreBase):
         with self._write() as db:
             row = db.execute(
                 "INSERT INTO response_url_uses (url_hash, received_at, uses) VALUES (?, ?, 1)"
-                " ON CONFLICT (url_hash) DO UPDATE SET uses = uses + 1"
+                " ON CONFLICT (url_hash) DO UPDATE SET uses = response_url_uses.uses + 1"
                 " WHERE response_url_uses.uses < ? RETURNING uses",
                 [url_hash(url), to_iso(now), limit],
             ).fetchone()
@@ -60,7 +60,8 @@ class ResponseUrlStore(StoreBase):
         expired or used up), so no other post is planned on it."""
         with self._write() as db:
             db.execute(
-                "UPDATE response_url_uses SET uses = MAX(uses, ?) WHERE url_hash = ?",
+                f"UPDATE response_url_uses SET uses = {self._dialect.greatest}(uses, ?)"  # noqa: S608 - a dialect constant
+                " WHERE url_hash = ?",
                 [uses, url_hash(url)],
             )
 

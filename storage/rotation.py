@@ -20,6 +20,13 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("socket_envelopes", "ack_encrypted", "Socket Mode acks"),
 )
 """(table, column, what it holds) of every Fernet-encrypted column."""
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "links": ("workspace", "user_id"),
+    "deletion_requests": ("id",),
+    "oauth_states": ("state_hash",),
+    "socket_envelopes": ("envelope_id",),
+}
+"""Primary key of each table of :data:`ENCRYPTED_COLUMNS` (rows are rewritten by key)."""
 
 
 @dataclass
@@ -54,21 +61,25 @@ class RotationReport:
 
 def rotate_secrets(store: Store) -> RotationReport:
     """Re-encrypt every value of :data:`ENCRYPTED_COLUMNS` that was not made with the store's
-    first key, one table per ``BEGIN IMMEDIATE`` transaction; each row is rewritten only if
-    it still holds the value read (compare-and-set). Then every column is checked again
-    (``remaining``).
+    first key, one table per write transaction (on either backend); each row, found by its
+    primary key, is rewritten only if it still holds the value read (compare-and-set). Then
+    every column is checked again (``remaining``).
 
-    Returns the :class:`RotationReport`. Raises ``sqlite3.Error`` on database failures.
+    Returns the :class:`RotationReport`. Raises the backend's error (``sqlite3.Error``,
+    ``psycopg.Error``) on database failures.
     """
     report = RotationReport()
     cipher = store._cipher  # noqa: SLF001 - the storage package's own cipher
     for table, column, label in ENCRYPTED_COLUMNS:
         rotated = current = unreadable = 0
+        key = TABLE_KEYS[table]
         with store._write() as db:  # noqa: SLF001 - a write transaction of the same package
             rows = db.execute(
-                f"SELECT rowid, {column} FROM {table} WHERE {column} IS NOT NULL AND {column} != ''"  # noqa: S608 - names from the constant above
+                f"SELECT {', '.join(key)}, {column} FROM {table}"  # noqa: S608 - names from the constants above
+                f" WHERE {column} IS NOT NULL AND {column} != ''"
             ).fetchall()
-            for rowid, value in rows:
+            match = " AND ".join(f"{name} = ?" for name in key)
+            for *row_key, value in rows:
                 if not cipher.needs_rotation(value):
                     current += 1
                     continue
@@ -78,8 +89,8 @@ def rotate_secrets(store: Store) -> RotationReport:
                     unreadable += 1
                     continue
                 cursor = db.execute(
-                    f"UPDATE {table} SET {column} = ? WHERE rowid = ? AND {column} = ?",  # noqa: S608
-                    [fresh, rowid, value],
+                    f"UPDATE {table} SET {column} = ? WHERE {match} AND {column} = ?",  # noqa: S608
+                    [fresh, *row_key, value],
                 )
                 rotated += cursor.rowcount
         report.by_column[label] = (rotated, current, unreadable)

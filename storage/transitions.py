@@ -1,5 +1,5 @@
 """The state machine of a deletion request: every change is one compare-and-set
-``UPDATE ... WHERE state = ?`` with its audit row, in one transaction."""
+``UPDATE ... WHERE state = ?`` with its audit row, in one transaction (on both backends)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.clock import to_iso
 from storage.base import StoreBase
+from storage.dialect import CAPS_LOCK_KEY
 from storage.model import (
     AWAITING_APPROVAL,
     CANCELLED,
@@ -39,13 +40,21 @@ class TransitionStore(StoreBase):
         extra_params: Sequence[Any] = (),
         sets: dict[str, Any] | None = None,
         detail: str | None = None,
+        serialise: int | None = None,
     ) -> DeletionRequest | None:
         """Compare-and-set: move ``from_state`` → ``to_state`` only if the row is still in
         ``from_state`` (and ``extra_where`` holds). Returns the updated request, or None when
-        another actor got there first. The audit row is written in the same transaction."""
+        another actor got there first. The audit row is written in the same transaction.
+
+        On PostgreSQL (READ COMMITTED) a concurrent ``UPDATE`` of the same row waits for the
+        first to commit, then re-checks ``state = from_state`` on the committed row: one wins.
+        ``serialise`` (an advisory lock key) is taken first when ``extra_where`` counts other
+        rows (the caps), which that re-check does not cover."""
         assignments = {"state": to_state, "updated_at": to_iso(now), **(sets or {})}
         set_sql = ", ".join(f"{name} = ?" for name in assignments)
         with self._write() as db:
+            if serialise is not None:
+                self._dialect.serialise(db, serialise)
             cursor = db.execute(
                 f"UPDATE deletion_requests SET {set_sql} WHERE id = ? AND state = ?{extra_where}"  # noqa: S608
                 " RETURNING org_id, region, workspace",
@@ -78,7 +87,8 @@ class TransitionStore(StoreBase):
     ) -> tuple[str, list[Any]]:
         """``AND`` clauses that hold only while every ``(limit, since, requester)`` cap has
         room: counted in the same statement as the state change, so racing confirmations
-        cannot both slip under a cap."""
+        cannot both slip under a cap (SQLite: the file's write lock; PostgreSQL: the caller
+        holds the advisory lock ``CAPS_LOCK_KEY``, so the counts see every committed attempt)."""
         sql = ""
         params: list[Any] = []
         for limit, since, requester in limits:
@@ -122,6 +132,7 @@ class TransitionStore(StoreBase):
                 "attempted_at": to_iso(now),
                 "owner": owner,
             },
+            serialise=CAPS_LOCK_KEY if limits else None,
         )
 
     def cancel(self, request_id: str, actor_id: str, now: datetime) -> DeletionRequest | None:
@@ -246,6 +257,7 @@ class TransitionStore(StoreBase):
             extra_where=" AND requester_id != ? AND approval_expires_at > ?" + caps_sql,
             extra_params=(approver_id, to_iso(now), *caps_params),
             sets={"approver_id": approver_id, "attempted_at": to_iso(now), "owner": owner},
+            serialise=CAPS_LOCK_KEY if limits else None,
         )
 
     def reject(self, request_id: str, approver_id: str, now: datetime) -> DeletionRequest | None:

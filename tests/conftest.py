@@ -54,9 +54,29 @@ def cipher() -> TokenCipher:
     return TokenCipher([Fernet.generate_key().decode()])
 
 
+BACKENDS = ["sqlite", "postgresql"]
+
+
 @pytest.fixture
-def store(tmp_path: Path, cipher: TokenCipher) -> Iterator[Store]:
-    db = Store(tmp_path / "test.db", cipher)
+def store_target(tmp_path: Path) -> Path | str:
+    """Where the ``store`` fixture lives: a SQLite file. Storage-level test modules override
+    it with ``store_target = both_backends`` to run each test on SQLite and on PostgreSQL."""
+    return tmp_path / "test.db"
+
+
+@pytest.fixture(params=BACKENDS)
+def both_backends(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A fresh database on each backend in turn: a SQLite file, then a PostgreSQL URL (a new
+    database on the run's throwaway cluster, ``tests/pg.py``)."""
+    if request.param == "sqlite":
+        return tmp_path / "test.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(store_target: Path | str, cipher: TokenCipher) -> Iterator[Store]:
+    db = Store(store_target, cipher)
     yield db
     db.close()
 
@@ -203,6 +223,15 @@ def build_harness(tmp_path: Path, *, sweeper: bool = False, **env: str) -> Itera
         harness.app.stop()
         coveo.stop()
         slack.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Harness variables selecting each backend in turn: the SQLite file (the harness's
+    default), then ``DELETE_ORG_DATABASE_URL`` on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return {}
+    return {"DELETE_ORG_DB": "", "DELETE_ORG_DATABASE_URL": request.getfixturevalue("pg_url")}
 
 
 @pytest.fixture

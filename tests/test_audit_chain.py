@@ -8,11 +8,13 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot.cli import main
 from bot.crypto import TokenCipher
 from storage import Store
+from tests.backends import raw_rows
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -128,3 +130,50 @@ def test_list_and_export_stream_matching_rows(tmp_path: Path, cipher: TokenCiphe
         == 0
     )
     assert len(out.read_text().splitlines()) == 6
+
+
+def test_audit_commands_read_postgresql_from_the_database_url(
+    pg_url: str, cipher: TokenCipher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = Store(pg_url, cipher)
+    for n in range(3):
+        store.record_event(NOW, "refused", actor_id=f"U{n}", org_id=f"org{n}", detail="by rule")
+    store.close()
+    env = {"DELETE_ORG_DATABASE_URL": pg_url}
+    assert main(["audit", "verify"], environ=env) == 0
+    assert capsys.readouterr().out == "audit chain OK: 3 rows verified\n"
+    assert main(["audit", "export", "--org", "org1"], environ=env) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert '"org_id":"org1"' in line and '"event":"refused"' in line
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update")
+        conn.execute("UPDATE audit_events SET actor_id = 'U9' WHERE id = 2")
+    assert main(["audit", "verify"], environ=env) == 1
+    assert "BROKEN at row 2" in capsys.readouterr().out
+
+
+def test_the_chain_is_byte_identical_on_both_backends(
+    tmp_path: Path, pg_url: str, cipher: TokenCipher
+) -> None:
+    """Same events, same key → same hashes: times and canonical form do not depend on the
+    backend (what a copy from SQLite to PostgreSQL relies on)."""
+    hashes = []
+    for location in (tmp_path / "a.db", pg_url):
+        store = Store(location, cipher, audit_key=b"k" * 32)
+        for n in range(3):
+            store.record_event(NOW, "refused", actor_id=f"U{n}", http_status=403, detail="é")
+        hashes.append(
+            [row[0] for row in raw_rows(location, "SELECT hash FROM audit_events ORDER BY id")]
+        )
+        store.close()
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 3
+
+
+def test_audit_commands_name_an_unreachable_postgresql_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = {"DELETE_ORG_DATABASE_URL": "postgresql://bot:pw-9x@127.0.0.1:1/delorg"}
+    assert main(["audit", "verify"], environ=env) == 2
+    err = capsys.readouterr().err
+    assert "cannot use PostgreSQL at postgresql://bot:***@127.0.0.1:1/delorg" in err
+    assert "pw-9x" not in err

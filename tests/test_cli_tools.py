@@ -15,13 +15,14 @@ from bot.cli import build_parser, main
 from bot.crypto import TokenCipher
 from bot.emulator.slack import FakeSlack
 from storage import Store
+from tests.backends import raw_rows
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TOKEN = "fake-coveo-token-rotation-0001"
 HOOK = "https://hooks.slack.com/commands/T0TEST0001/1/rotate"
 
 
-def _seed(db: Path, key: str) -> None:
+def _seed(db: Path | str, key: str) -> None:
     store = Store(db, TokenCipher([key]))
     try:
         for user in ("U0ALICE0001", "U0BOB000001"):
@@ -114,6 +115,30 @@ def test_rotate_key_names_unreadable_secrets_and_never_creates_a_database(
     assert not missing.exists()
 
 
+def test_rotate_key_on_postgresql(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    _seed(pg_url, old)
+    environ = {
+        "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "DELETE_ORG_DATABASE_URL": pg_url,
+        "DELETE_ORG_ENCRYPTION_KEY": f"{new},{old}",
+    }
+    assert main(["rotate-key"], environ=environ) == 0
+    out = capsys.readouterr().out
+    assert (
+        "linked Coveo tokens: 2 re-encrypted" in out
+        and "Slack response URLs: 1 re-encrypted" in out
+    )
+    assert "the old key can be removed" in out
+    store = Store(pg_url, TokenCipher([new]))
+    try:
+        link = store.get_link("T0TEST0001", "U0ALICE0001")
+        assert link is not None and link.token == TOKEN
+    finally:
+        store.close()
+
+
 def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
@@ -181,3 +206,29 @@ def test_check_config_online_checks_the_bot_token_with_slack(
         assert "xoxb-test-revoked" not in err
     assert main(["check-config"], environ=environ) == 0  # offline: Slack is not asked
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_config_online_connects_to_postgresql_and_creates_nothing(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
+        environ = {
+            "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "DELETE_ORG_DATABASE_URL": pg_url,
+            "DELETE_ORG_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        }
+        assert main(["check-config", "--online"], environ=environ) == 0
+        out = capsys.readouterr().out
+        assert (
+            f"accepts the connection at {pg_url}" in out and f"database: PostgreSQL {pg_url}" in out
+        )
+        assert raw_rows(pg_url, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'") == [
+            (0,)
+        ]
+        environ["DELETE_ORG_DATABASE_URL"] = "postgresql://bot:pw-77x@127.0.0.1:1/delorg"
+        assert main(["check-config", "--online"], environ=environ) == 1
+        err = capsys.readouterr().err
+        assert "cannot use PostgreSQL at postgresql://bot:***@127.0.0.1:1/delorg" in err
+        assert "pw-77x" not in err

@@ -437,3 +437,71 @@ def test_socket_ping_interval_out_of_range_is_refused(tmp_path: Path, raw: str) 
         next(p for p in error.problems if p.startswith("DELETE_ORG_SOCKET_PING_INTERVAL"))
     ]
     assert "from 1 to 30" in error.problems[0]
+
+
+# -- DELETE_ORG_DATABASE_URL ------------------------------------------------------------------
+PG_PASSWORD = "pg-SECRET-pass-4444"
+
+
+def test_database_url_selects_postgresql_and_never_shows_its_password(tmp_path: Path) -> None:
+    url = f"postgresql://bot:{PG_PASSWORD}@db.example.com:5432/delorg?sslmode=require"
+    config = load_config(_env(tmp_path, DELETE_ORG_DB="<unset>", DELETE_ORG_DATABASE_URL=url))
+    assert config.database == url and config.database_url == url
+    assert (
+        config.database_shown == "postgresql://bot:***@db.example.com:5432/delorg?sslmode=require"
+    )
+    assert PG_PASSWORD not in repr(config)
+
+
+def test_without_database_url_the_sqlite_file_is_the_database(tmp_path: Path) -> None:
+    config = load_config(_env(tmp_path))
+    assert config.database_url is None
+    assert config.database == tmp_path / "bot.db" and config.database_shown == str(
+        tmp_path / "bot.db"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        (f"mysql://bot:{PG_PASSWORD}@db/delorg", "it must start with postgresql://"),
+        (f"postgresql:bot:{PG_PASSWORD}@db/delorg", "it must start with postgresql://"),
+        (f"postgresql://bot:{PG_PASSWORD}@db:99999/delorg", "the port must be a number"),
+        (f"postgresql://bot:{PG_PASSWORD}@db:5432", "the host and the database name"),
+        (f"postgresql://bot:{PG_PASSWORD}@/delorg", "the host and the database name"),
+        (f"postgresql://bot:{PG_PASSWORD} x@db/delorg", "no spaces or control characters"),
+    ],
+)
+def test_invalid_database_url_is_refused_without_echoing_it(
+    tmp_path: Path, url: str, why: str
+) -> None:
+    error = _problems(_env(tmp_path, DELETE_ORG_DB="<unset>", DELETE_ORG_DATABASE_URL=url))
+    [problem] = error.problems
+    assert problem.startswith("DELETE_ORG_DATABASE_URL must be a PostgreSQL URL") and why in problem
+    assert PG_PASSWORD not in str(error)
+
+
+def test_database_url_and_sqlite_file_together_are_refused(tmp_path: Path) -> None:
+    url = f"postgresql://bot:{PG_PASSWORD}@db/delorg"
+    error = _problems(_env(tmp_path, DELETE_ORG_DATABASE_URL=url))
+    assert any(
+        "DELETE_ORG_DB and DELETE_ORG_DATABASE_URL are both set" in p for p in error.problems
+    )
+    assert PG_PASSWORD not in str(error)
+
+
+def test_database_url_requires_a_shared_encryption_key(tmp_path: Path) -> None:
+    url = f"postgresql://bot:{PG_PASSWORD}@db/delorg"
+    error = _problems(
+        _env(
+            tmp_path,
+            DELETE_ORG_DB="<unset>",
+            DELETE_ORG_DATABASE_URL=url,
+            DELETE_ORG_ENCRYPTION_KEY="<unset>",
+        )
+    )
+    assert [p for p in error.problems if "every replica" in p] == [
+        "DELETE_ORG_ENCRYPTION_KEY is required with DELETE_ORG_DATABASE_URL: every replica must"
+        " encrypt with the same key (a generated key file would differ per host); make one with"
+        " `delete-org-bot generate-key`"
+    ]

@@ -109,3 +109,16 @@ def test_debug_log_of_the_real_app_holds_no_response_url_token_or_body(tmp_path:
     assert "private_metadata" not in err and '"blocks"' not in err  # no request bodies
     first = err.splitlines()[0]
     assert first[:4].isdigit() and "+00:00 " in first  # UTC with its offset
+
+
+def test_database_url_passwords_are_scrubbed_from_any_line() -> None:
+    record = _filtered(
+        "psycopg.pool",
+        "error connecting to %s",
+        "postgresql://bot:pg-s3cr3t@db.example.com:5432/delorg?sslmode=require",
+    )
+    assert record.getMessage() == (
+        "error connecting to postgresql://bot:***@db.example.com:5432/delorg?sslmode=require"
+    )
+    plain = "postgresql://bot@db.example.com/delorg"
+    assert _filtered("storage.pg_backend", "using %s", plain).getMessage() == f"using {plain}"

@@ -1,8 +1,10 @@
-"""Schema migrations: idempotent, the expected objects exist, and the store's lookups use them."""
+"""Schema migrations: idempotent, the expected objects exist, the store's lookups use them, and
+the PostgreSQL schema is the twin of the SQLite one."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -13,8 +15,9 @@ import pytest
 from sqlite_utils import Database
 
 from bot.crypto import TokenCipher
-from storage import Store
+from storage import SchemaTooNew, Store, pg_migrations
 from storage.migrations import migrations
+from tests.backends import is_postgres, raw_rows, raw_write
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 WS = "T0WORKSPACE1"
@@ -213,3 +216,121 @@ def test_store_lookups_use_an_index(
         for detail in plan
         for kind in ("INDEX", "COVERING INDEX")
     ), plans
+
+
+# -- PostgreSQL: the same schema, step for step ---------------------------------------------
+SQLITE_STEPS = [step.name for step in migrations._migrations]
+
+
+def test_postgresql_has_a_twin_of_every_sqlite_step() -> None:
+    assert [name for name, _ in pg_migrations.STEPS] == SQLITE_STEPS
+
+
+def _pg_columns(url: str) -> dict[str, list[str]]:
+    rows = raw_rows(
+        url,
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = 'public' ORDER BY table_name, ordinal_position",
+    )
+    columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, []).append(column)
+    return columns
+
+
+def test_postgresql_tables_columns_and_indexes_match_sqlite(
+    tmp_path: Path, pg_url: str, cipher: TokenCipher
+) -> None:
+    Store(tmp_path / "twin.db", cipher).close()
+    Store(pg_url, cipher).close()
+    with closing(Database(tmp_path / "twin.db")) as lite:
+        sqlite_columns = {
+            name: [column.name for column in lite.table(name).columns]
+            for name in lite.table_names()
+            if name != "_sqlite_migrations"
+        }
+        sqlite_indexes = {
+            name
+            for (name,) in lite.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+            if not name.startswith("idx__sqlite_migrations")
+        }
+    pg_columns = _pg_columns(pg_url)
+    assert pg_columns.pop("_migrations") == ["id", "migration_set", "name", "applied_at"]
+    assert pg_columns == sqlite_columns  # same tables, same columns, same order
+    pg_indexes = {
+        name
+        for (name,) in raw_rows(
+            pg_url,
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+            " AND indexname NOT LIKE '%pkey' AND indexname NOT LIKE '%_key'",
+        )
+    }
+    assert pg_indexes == sqlite_indexes
+    [(partial,)] = raw_rows(
+        pg_url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_requests_one_live_per_org'"
+    )
+    assert partial.startswith("CREATE UNIQUE INDEX") and "awaiting_approval" in partial
+
+
+def test_postgresql_migrations_run_once_and_a_second_open_changes_nothing(
+    pg_url: str, cipher: TokenCipher
+) -> None:
+    Store(pg_url, cipher).close()
+    before = raw_rows(pg_url, "SELECT name, applied_at FROM _migrations ORDER BY id")
+    Store(pg_url, cipher).close()
+    assert raw_rows(pg_url, "SELECT name, applied_at FROM _migrations ORDER BY id") == before
+    assert [name for name, _ in before] == SQLITE_STEPS
+    assert all(applied.endswith("+00:00") for _, applied in before)
+
+
+def test_five_replicas_starting_at_once_on_postgresql_migrate_once(
+    pg_url: str, cipher: TokenCipher
+) -> None:
+    barrier = threading.Barrier(5)
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait(timeout=10)
+        try:
+            opened.append(Store(pg_url, cipher))
+        except BaseException as error:  # asserted on below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for store in opened:
+        store.close()
+    assert [repr(error) for error in errors] == [] and len(opened) == 5
+    assert [name for (name,) in raw_rows(pg_url, "SELECT name FROM _migrations ORDER BY id")] == (
+        SQLITE_STEPS
+    )
+    assert raw_rows(pg_url, "SELECT COUNT(*) FROM audit_chain") == [(1,)]
+
+
+def _record_future_step(location: Path | str) -> None:
+    table = "_migrations" if is_postgres(location) else "_sqlite_migrations"
+    raw_write(
+        location,
+        f"INSERT INTO {table} (migration_set, name, applied_at) VALUES (?, ?, ?)",
+        ("delete_org_bot", "m999_from_a_newer_version", "2030-01-01T00:00:00+00:00"),
+    )
+
+
+def test_a_database_migrated_by_a_newer_version_is_refused(
+    both_backends: Path | str, cipher: TokenCipher
+) -> None:
+    store = Store(both_backends, cipher)
+    store.record_event(T0, "viewed")
+    store.close()
+    _record_future_step(both_backends)
+
+    with pytest.raises(SchemaTooNew, match="migrated by a newer version of delete-org-bot") as info:
+        Store(both_backends, cipher)
+    assert info.value.unknown == ["m999_from_a_newer_version"]
+    assert raw_rows(both_backends, "SELECT COUNT(*) FROM audit_events") == [(1,)]

@@ -23,7 +23,7 @@ from bot.emulator.coveo import FakeCoveo
 from bot.emulator.slack import FakeSlack
 from bot.readiness import READY_PATH, Readiness, evaluate
 from bot.server import ServerThread, make_http_server
-from storage import SchemaStatus, StorageUnavailable, Store
+from storage import SchemaStatus, Store, StoreUnavailable
 from storage.migrations import migrations
 
 LAST_STEP = migrations.pending(Database(memory=True))[-1].name
@@ -58,7 +58,7 @@ def test_schema_status_names_the_steps_an_old_database_lacks(store: Store) -> No
 
 def test_schema_status_of_a_removed_file_raises_and_never_recreates_it(store: Store) -> None:
     _remove_db(store.path)
-    with pytest.raises(StorageUnavailable) as caught:
+    with pytest.raises(StoreUnavailable) as caught:
         store.schema_status()
     assert str(store.path) not in str(caught.value)
     assert not store.path.exists()
@@ -69,7 +69,7 @@ def test_schema_status_of_a_locked_database_raises_within_the_timeout(store: Sto
     try:
         holder.execute("PRAGMA locking_mode=EXCLUSIVE")
         holder.execute("BEGIN EXCLUSIVE")
-        with pytest.raises(StorageUnavailable, match="locked"):
+        with pytest.raises(StoreUnavailable, match="locked"):
             store.schema_status(timeout=0.1)
     finally:
         holder.execute("COMMIT")
@@ -80,7 +80,7 @@ def test_schema_status_of_a_locked_database_raises_within_the_timeout(store: Sto
 def test_schema_status_of_a_file_that_is_not_sqlite_raises(store: Store) -> None:
     _remove_db(store.path)
     store.path.write_bytes(b"not a database, just some text" * 100)
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(StoreUnavailable):
         store.schema_status()
 
 
@@ -100,7 +100,7 @@ class _Status:
         (SchemaStatus(("a", "b"), ()), True, [], {}),
         (SchemaStatus(("a",), ("b", "c")), True, ["migrations"], {"migrations": "2 pending"}),
         (
-            StorageUnavailable("disk I/O error"),
+            StoreUnavailable("disk I/O error"),
             True,
             ["database", "migrations"],
             {"database": "unavailable", "migrations": "unknown"},
@@ -121,7 +121,7 @@ def test_evaluate_names_each_failed_check(
 def test_a_change_of_the_answer_is_logged_once_with_the_reason(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    probe = _Status(StorageUnavailable("database is locked"))
+    probe = _Status(StoreUnavailable("database is locked"))
     readiness = Readiness(probe, slack_auth_passed=True)
     with caplog.at_level(logging.INFO, logger="bot.readiness"):
         for _ in range(3):

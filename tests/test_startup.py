@@ -1,4 +1,5 @@
-"""Start-up checks: Slack unreachable or refusing the token, port taken; nothing created."""
+"""Start-up checks: Slack unreachable or refusing the token, port taken, PostgreSQL unreachable
+or newer than the code; nothing created."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import logging
 import socket
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import SIGNING_SECRET
+from cryptography.fernet import Fernet
 
 from bot.cli import main
+from bot.crypto import TokenCipher
 from bot.emulator.slack import FakeSlack
+from storage import open_store
 
 
 def _environ(tmp_path: Path, api_url: str, **extra: str) -> dict[str, str]:
@@ -70,3 +75,55 @@ def test_a_taken_port_is_reported_before_anything_is_created_or_drained(
     assert f"cannot listen on 127.0.0.1:{port}" in err and "another process" in err
     assert "finishing in-flight work" not in caplog.text + err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_postgresql_unreachable_is_a_clear_start_up_error_without_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _closed_port()
+    url = f"postgresql://bot:pw-not-real-9f3e@127.0.0.1:{port}/delorg"
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
+        environ = _environ(tmp_path, slack.api_url, DELETE_ORG_DATABASE_URL=url)
+        del environ["DELETE_ORG_DB"]
+        environ["DELETE_ORG_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
+        assert main([], environ=environ) == 1
+    err = capsys.readouterr().err
+    problem = next(line for line in err.splitlines() if "cannot start" in line)
+    assert f"cannot use PostgreSQL at postgresql://bot:***@127.0.0.1:{port}/delorg" in problem
+    assert "Connection refused" in problem and "check DELETE_ORG_DATABASE_URL" in problem
+    assert "pw-not-real-9f3e" not in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_postgresql_migrated_by_a_newer_version_is_refused_at_start_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pg_url: str
+) -> None:
+    cipher = TokenCipher([Fernet.generate_key().decode()])
+    open_store(pg_url, cipher).close()
+    with psycopg.connect(pg_url) as conn:
+        conn.execute(
+            "INSERT INTO _migrations (migration_set, name, applied_at)"
+            " VALUES ('delete_org_bot', 'm999_from_the_future', '2030-01-01T00:00:00+00:00')"
+        )
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
+        environ = _environ(tmp_path, slack.api_url, DELETE_ORG_DATABASE_URL=pg_url)
+        del environ["DELETE_ORG_DB"]
+        environ["DELETE_ORG_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
+        assert main([], environ=environ) == 1
+    err = capsys.readouterr().err
+    assert "was migrated by a newer version of delete-org-bot" in err
+    assert "m999_from_the_future" in err and "Traceback" not in err
+
+
+def test_a_bad_database_url_option_is_a_clear_start_up_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pg_url: str
+) -> None:
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
+        environ = _environ(tmp_path, slack.api_url, DELETE_ORG_DATABASE_URL=pg_url + "?sslmod=x")
+        del environ["DELETE_ORG_DB"]
+        environ["DELETE_ORG_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
+        assert main([], environ=environ) == 1
+    err = capsys.readouterr().err
+    problem = next(line for line in err.splitlines() if "cannot start" in line)
+    assert "cannot use PostgreSQL at" in problem and "sslmod" in problem
+    assert "Traceback" not in err

@@ -1,4 +1,5 @@
-"""Store behaviour on real SQLite files: links, deletion requests, audit log, times, concurrency."""
+"""Store behaviour on real databases (each test on a SQLite file and on PostgreSQL): links,
+deletion requests, audit log, times, concurrency."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from freezegun import freeze_time
@@ -32,6 +34,7 @@ from storage import (
     Store,
 )
 from storage.migrations import migrations
+from tests.backends import is_postgres, raw_rows, raw_write
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(minutes=5)
@@ -45,11 +48,17 @@ RESPONSE_URL = "https://hooks.slack.com/commands/T0WORKSPACE1/1234/s3cr3t-first-
 FRESH_RESPONSE_URL = "https://hooks.slack.com/actions/T0WORKSPACE1/5678/s3cr3t-fresh-response-path"
 
 
+@pytest.fixture
+def store_target(both_backends: Path | str) -> Path | str:
+    return both_backends
+
+
 # -- helpers ---------------------------------------------------------------------------------
-def raw_rows(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Read rows through a plain sqlite3 connection, bypassing the Store."""
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(sql, params).fetchall()
+def sqlite_only(store: Store) -> Path:
+    """The store's SQLite file; skips the test on PostgreSQL (it is about SQLite's files)."""
+    if store.path is None:
+        pytest.skip("about SQLite's files")
+    return store.path
 
 
 def save_link(store: Store, **overrides: Any) -> Any:
@@ -187,7 +196,7 @@ def test_relink_replaces_the_row_and_reactivates_it(store: Store) -> None:
     assert link is not None
     assert (link.token, link.region, link.status) == ("xx-second-token", "eu", "active")
     assert link.linked_at == T0 + timedelta(minutes=2)
-    assert raw_rows(store.path, "SELECT COUNT(*), MAX(invalid_since) FROM links") == [(1, None)]
+    assert raw_rows(store.location, "SELECT COUNT(*), MAX(invalid_since) FROM links") == [(1, None)]
 
 
 def test_delete_link_reports_whether_there_was_one(store: Store) -> None:
@@ -214,7 +223,7 @@ def test_mark_link_invalid_flags_it_once(store: Store) -> None:
     assert [(e.actor_id, e.workspace, e.detail, e.at) for e in invalidated] == [
         (ALICE, WS, "HTTP 401", first)
     ]
-    assert raw_rows(store.path, "SELECT invalid_since FROM links") == [(to_iso(first),)]
+    assert raw_rows(store.location, "SELECT invalid_since FROM links") == [(to_iso(first),)]
 
 
 def test_mark_link_invalid_without_a_link_writes_nothing(store: Store) -> None:
@@ -249,12 +258,13 @@ def test_database_files_never_hold_plaintext_secrets(store: Store) -> None:
         b"s3cr3t-first-response-path",
         b"s3cr3t-fresh-response-path",
     ]
-    wal = store.path.with_name(store.path.name + "-wal")
-    shm = store.path.with_name(store.path.name + "-shm")
+    path = sqlite_only(store)
+    wal = path.with_name(path.name + "-wal")
+    shm = path.with_name(path.name + "-shm")
     assert wal.exists() and wal.stat().st_size > 0  # the writes above sit in the WAL
 
     def assert_clean() -> None:
-        for file in (store.path, wal, shm):
+        for file in (path, wal, shm):
             if file.exists():
                 data = file.read_bytes()
                 for secret in secrets:
@@ -270,7 +280,7 @@ def test_token_stored_with_another_key_is_unreadable(store: Store) -> None:
     store.close()
     other_key = Fernet.generate_key().decode()
 
-    reopened = Store(store.path, TokenCipher([other_key]))
+    reopened = Store(store.location, TokenCipher([other_key]))
     try:
         with pytest.raises(LinkUnreadable) as raised:
             reopened.get_link(WS, ALICE)
@@ -280,15 +290,15 @@ def test_token_stored_with_another_key_is_unreadable(store: Store) -> None:
         reopened.close()
 
 
-def test_rotated_keys_still_read_old_tokens(tmp_path: Path) -> None:
+def test_rotated_keys_still_read_old_tokens(store_target: Path | str) -> None:
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    before = Store(tmp_path / "rotate.db", TokenCipher([old_key]))
+    before = Store(store_target, TokenCipher([old_key]))
     try:
         save_link(before)
     finally:
         before.close()
 
-    after = Store(tmp_path / "rotate.db", TokenCipher([new_key, old_key]))
+    after = Store(store_target, TokenCipher([new_key, old_key]))
     try:
         link = after.get_link(WS, ALICE)
         assert link is not None and link.token == TOKEN
@@ -339,7 +349,7 @@ def test_second_live_request_for_the_same_org_is_refused(store: Store, first_sta
     assert raised.value.existing == store.get_request(first.id)
     assert raised.value.existing.state == first_state
     assert store.audit_events() == audit_before
-    assert raw_rows(store.path, "SELECT COUNT(*) FROM deletion_requests") == [(1,)]
+    assert raw_rows(store.location, "SELECT COUNT(*) FROM deletion_requests") == [(1,)]
 
 
 def test_same_org_in_another_region_is_a_separate_request(store: Store) -> None:
@@ -744,7 +754,7 @@ def test_two_store_objects_on_one_file_race_exactly_one_wins(
 ) -> None:
     request = new_request(store)
     now = T0 + timedelta(minutes=1)
-    second = Store(store.path, cipher)  # what a second process would hold
+    second = Store(store.location, cipher)  # what a second process would hold
     try:
         results, errors = run_together(
             [
@@ -764,7 +774,7 @@ def test_two_store_objects_on_one_file_race_exactly_one_wins(
 def test_cancel_and_start_race_has_one_winner(store: Store, cipher: TokenCipher) -> None:
     request = new_request(store)
     now = T0 + timedelta(minutes=1)
-    second = Store(store.path, cipher)
+    second = Store(store.location, cipher)
     try:
         results, errors = run_together(
             [lambda: store.start_deletion(request.id, ALICE, now) for _ in range(10)]
@@ -793,8 +803,8 @@ def test_fifty_concurrent_writers_all_land(store: Store) -> None:
 
     assert errors == []  # in particular no sqlite3.OperationalError "database is locked"
     assert len(set(results)) == 50
-    assert raw_rows(store.path, "SELECT COUNT(*) FROM deletion_requests") == [(50,)]
-    assert raw_rows(store.path, "SELECT event, COUNT(*) FROM audit_events GROUP BY event") == [
+    assert raw_rows(store.location, "SELECT COUNT(*) FROM deletion_requests") == [(50,)]
+    assert raw_rows(store.location, "SELECT event, COUNT(*) FROM audit_events GROUP BY event") == [
         ("requested", 50),
         ("viewed", 50),
     ]
@@ -815,9 +825,9 @@ def _confirm_in_child_process(
     raise SystemExit(0 if won else 3)
 
 
-def test_four_processes_confirm_at_once_exactly_one_wins(tmp_path: Path) -> None:
+def test_four_processes_confirm_at_once_exactly_one_wins(store_target: Path | str) -> None:
     key = Fernet.generate_key().decode()
-    parent = Store(tmp_path / "shared.db", TokenCipher([key]))
+    parent = Store(store_target, TokenCipher([key]))
     try:
         request = new_request(parent)
         context = multiprocessing.get_context("spawn")
@@ -826,7 +836,7 @@ def test_four_processes_confirm_at_once_exactly_one_wins(tmp_path: Path) -> None
             context.Process(
                 target=_confirm_in_child_process,
                 args=(
-                    str(parent.path),
+                    str(parent.location),
                     key,
                     request.id,
                     to_iso(T0 + timedelta(minutes=1)),
@@ -958,7 +968,7 @@ def test_note_click_stores_the_response_url_encrypted(store: Store, cipher: Toke
 
     got = store.get_request(request.id)
     assert got is not None and got.response_url == FRESH_RESPONSE_URL
-    [(stored,)] = raw_rows(store.path, "SELECT response_url_encrypted FROM deletion_requests")
+    [(stored,)] = raw_rows(store.location, "SELECT response_url_encrypted FROM deletion_requests")
     assert stored != FRESH_RESPONSE_URL and "hooks.slack.com" not in stored
     assert cipher.decrypt(stored) == FRESH_RESPONSE_URL
 
@@ -966,7 +976,9 @@ def test_note_click_stores_the_response_url_encrypted(store: Store, cipher: Toke
 def test_request_without_response_url_stores_null(store: Store) -> None:
     request = new_request(store, response_url=None)
     assert request.response_url is None
-    assert raw_rows(store.path, "SELECT response_url_encrypted FROM deletion_requests") == [(None,)]
+    assert raw_rows(store.location, "SELECT response_url_encrypted FROM deletion_requests") == [
+        (None,)
+    ]
 
 
 def test_record_event_keeps_every_field(store: Store) -> None:
@@ -1005,14 +1017,12 @@ def test_record_event_keeps_every_field(store: Store) -> None:
 )
 def test_audit_log_is_append_only(store: Store, statement: str) -> None:
     new_request(store)
-    before = raw_rows(store.path, "SELECT * FROM audit_events")
+    before = raw_rows(store.location, "SELECT * FROM audit_events")
 
-    with closing(sqlite3.connect(store.path)) as conn:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute(statement)
-        conn.rollback()
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError), match="append-only"):
+        raw_write(store.location, statement)
 
-    assert raw_rows(store.path, "SELECT * FROM audit_events") == before
+    assert raw_rows(store.location, "SELECT * FROM audit_events") == before
 
 
 TIME_COLUMNS = {
@@ -1035,8 +1045,9 @@ def test_every_stored_time_is_utc_text_with_explicit_offset(store: Store) -> Non
     seen = 0
     for table, columns in TIME_COLUMNS.items():
         for column in columns:
+            typeof = "pg_typeof({})::text" if is_postgres(store.location) else "typeof({})"
             for value, kind in raw_rows(
-                store.path, f"SELECT {column}, typeof({column}) FROM {table}"
+                store.location, f"SELECT {column}, {typeof.format(column)} FROM {table}"
             ):
                 if value is None:
                     continue
@@ -1045,7 +1056,7 @@ def test_every_stored_time_is_utc_text_with_explicit_offset(store: Store) -> Non
                 assert value.endswith("+00:00"), (table, column, value)
                 assert to_iso(from_iso(value)) == value  # canonical, fixed width
     assert seen >= 12
-    assert raw_rows(store.path, "SELECT linked_at, invalid_since FROM links") == [
+    assert raw_rows(store.location, "SELECT linked_at, invalid_since FROM links") == [
         ("2025-03-01T12:00:00.000000+00:00", "2025-03-01T12:00:00.000000+00:00")
     ]
     got = store.get_request(request.id)
@@ -1092,7 +1103,7 @@ def test_naive_time_is_refused_and_nothing_is_written(
     with pytest.raises(ValueError, match="naive"):
         operation(store)
     for table in TIME_COLUMNS:
-        assert raw_rows(store.path, f"SELECT COUNT(*) FROM {table}") == [(0,)]
+        assert raw_rows(store.location, f"SELECT COUNT(*) FROM {table}") == [(0,)]
 
 
 def test_naive_time_refused_for_a_transition(store: Store) -> None:
@@ -1104,7 +1115,7 @@ def test_naive_time_refused_for_a_transition(store: Store) -> None:
 
 
 def test_journal_mode_is_wal(store: Store) -> None:
-    assert raw_rows(store.path, "PRAGMA journal_mode") == [("wal",)]
+    assert raw_rows(sqlite_only(store), "PRAGMA journal_mode") == [("wal",)]
 
 
 def test_reopening_keeps_everything(store: Store, cipher: TokenCipher) -> None:
@@ -1112,11 +1123,12 @@ def test_reopening_keeps_everything(store: Store, cipher: TokenCipher) -> None:
     request = new_request(store)
     store.close()
 
-    reopened = Store(store.path, cipher)
+    reopened = Store(store.location, cipher)
     try:
         link = reopened.get_link(WS, ALICE)
         assert link is not None and link.token == TOKEN
         assert reopened.get_request(request.id) == request
-        assert raw_rows(reopened.path, "PRAGMA journal_mode") == [("wal",)]
+        if reopened.path is not None:
+            assert raw_rows(reopened.path, "PRAGMA journal_mode") == [("wal",)]
     finally:
         reopened.close()

@@ -1,22 +1,31 @@
 """Fault injection over real loopback HTTP: concurrency, retries, Slack and Coveo failures.
 
 The exactly-once promise: a confirmed request causes at most one DELETE that Coveo acts on,
-an unconfirmed one none, and every request ends with a recorded and delivered outcome.
+an unconfirmed one none, and every request ends with a recorded and delivered outcome. Every
+test runs on SQLite and on PostgreSQL (``backend_env``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from conftest import ALICE, BOB, CHANNEL, Harness, build_harness
 
 from bot.emulator.coveo import FakeOrganization
+from bot.sweeper import STALE_AFTER_SECONDS
 from handlers.ids import ACTION_CANCEL, ACTION_CONFIRM
 
 PROD = "exampleprodus4k7q2m"
 SANDBOX = "examplesandboxus2r9t5w"
+
+
+@pytest.fixture
+def e2e(tmp_path: Path, backend_env: dict[str, str]) -> Iterator[Harness]:
+    yield from build_harness(tmp_path, **backend_env)
 
 
 def _linked(e2e: Harness, user: str = ALICE, token: str = "admin_us") -> None:
@@ -103,8 +112,10 @@ def test_two_app_processes_on_one_database_send_one_delete(e2e: Harness) -> None
     assert len(e2e.slack.thread(CHANNEL, card.ts)) == 1
 
 
-def test_slack_rate_limit_then_success_gives_exactly_one_thread_reply(tmp_path: Path) -> None:
-    gen = build_harness(tmp_path, sweeper=True)
+def test_slack_rate_limit_then_success_gives_exactly_one_thread_reply(
+    tmp_path: Path, backend_env: dict[str, str]
+) -> None:
+    gen = build_harness(tmp_path, sweeper=True, **backend_env)
     e2e = next(gen)
     try:
         _linked(e2e)
@@ -126,8 +137,8 @@ def test_slack_rate_limit_then_success_gives_exactly_one_thread_reply(tmp_path: 
         gen.close()
 
 
-def test_outbox_survives_a_restart(tmp_path: Path) -> None:
-    gen = build_harness(tmp_path)
+def test_outbox_survives_a_restart(tmp_path: Path, backend_env: dict[str, str]) -> None:
+    gen = build_harness(tmp_path, **backend_env)
     e2e = next(gen)
     try:
         _linked(e2e)
@@ -278,6 +289,12 @@ def test_an_orphan_whose_pid_was_reused_is_still_reconciled(e2e: Harness) -> Non
     e2e.store.start_deletion(request.id, ALICE, e2e.clock(), owner="ghost")
     e2e.clock.advance(61)  # past the settle time: Coveo cannot still be working on it
     e2e.runtime.sweeper.run_once()
+    if e2e.store.shared_across_hosts:
+        # PostgreSQL: replicas on other hosts may have the same hostname and PID, so only the
+        # heartbeat counts: the ghost is presumed alive until its heartbeat is stale.
+        assert e2e.store.live_request_for_org(SANDBOX, "us") is not None
+        e2e.clock.advance(STALE_AFTER_SECONDS)
+        e2e.runtime.sweeper.run_once()
     reply = e2e.slack.wait_for(lambda: e2e.slack.thread(CHANNEL, card.ts))[0]
     assert "Not deleted" in reply.text and "restarted" in reply.text
     assert e2e.store.live_request_for_org(SANDBOX, "us") is None

@@ -1,0 +1,275 @@
+"""The PostgreSQL backend: a ``psycopg_pool`` connection pool shared by every thread.
+
+Reads run on a pooled connection in autocommit (each statement sees what is committed); a
+write is one ``READ COMMITTED`` transaction on one pooled connection. What READ COMMITTED alone
+would not guarantee is serialised explicitly, each where it is needed (the mechanism is named in
+the store's docstrings): row locks (``FOR UPDATE`` on the audit chain head), advisory
+transaction locks (the caps), ``FOR UPDATE SKIP LOCKED`` (outbox claims) and the re-check of a
+compare-and-set ``UPDATE … WHERE state = …`` against the row's latest committed version, which
+PostgreSQL does by itself when a concurrent writer changed the row.
+
+Connections are checked when taken from the pool, so after a server restart the next operation
+gets a fresh connection: the app reconnects without a restart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from bot.logredact import redact_database_url
+from storage.dialect import POSTGRESQL, to_pyformat
+from storage.model import StoreUnavailable
+from storage.pg_migrations import STEPS, applied_steps, migrate
+
+POOL_MAX_CONNECTIONS = 16
+"""Connections per app process; threads beyond that wait for one (up to the timeout)."""
+CONNECT_TIMEOUT_SECONDS = 10
+"""How long opening one connection may take (DNS, TCP, TLS, login)."""
+POOL_WAIT_SECONDS = 15.0
+"""How long an operation waits for a free (or new) pooled connection before it fails."""
+HELP = (
+    "check DELETE_ORG_DATABASE_URL (host, port, database, user, password), that the server"
+    " runs and accepts connections from this host"
+)
+
+
+def _reason(error: BaseException) -> str:
+    """libpq's words, on one line (they name host and user, never the password)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return redact_database_url(text)
+
+
+def _connection_lost(error: psycopg.Error) -> bool:
+    """True for errors that mean "no server to talk to" (no pooled connection in time, a
+    broken connection, SQLSTATE class 08 connection exception or 57P operator intervention,
+    e.g. a restart), not for errors of the statement itself (a constraint, a deadlock)."""
+    if isinstance(error, PoolTimeout):
+        return True
+    state = error.sqlstate
+    return isinstance(error, psycopg.OperationalError) and (
+        state is None or state.startswith(("08", "57P"))
+    )
+
+
+class _Rows:
+    """A read's result, fetched whole before its connection went back to the pool."""
+
+    def __init__(self, rows: list[Any], rowcount: int, description: Any) -> None:
+        self._rows = iter(rows)
+        self.rowcount = rowcount
+        self.description = description
+
+    def fetchone(self) -> Any:
+        return next(self._rows, None)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+
+def _run(conn: psycopg.Connection[Any], sql: str, parameters: Sequence[Any]) -> Any:
+    if parameters:
+        return conn.execute(to_pyformat(sql), list(parameters))
+    return conn.execute(sql)
+
+
+class _Transaction:
+    """An executor bound to the connection of an open transaction (``?`` placeholders)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        return _run(self.conn, sql, parameters)
+
+
+class _PoolReader:
+    """An executor that runs each statement on a connection borrowed from the pool."""
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self._backend = backend
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Rows:
+        with self._backend.unavailable_as_storage_error(), self._backend.pool.connection() as conn:
+            cursor = _run(conn, sql, parameters)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return _Rows(rows, cursor.rowcount, cursor.description)
+
+
+class PostgresBackend:
+    """The database at ``url`` (``postgresql://user:password@host:port/dbname?…``, libpq's URI
+    form: postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING), migrated when opened
+    (``storage.pg_migrations``).
+
+    Raises (when opened):
+        StoreUnavailable: the server cannot be reached or refused the login (the message names
+            the URL with its password redacted, and what to check).
+        SchemaTooNew: the database was migrated by a newer version of the app.
+    """
+
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str, *, max_connections: int = POOL_MAX_CONNECTIONS) -> None:
+        self.location: Path | str = redact_database_url(url)
+        self._url = url
+        try:
+            with psycopg.connect(
+                url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True
+            ) as conn:
+                with conn.transaction():
+                    migrate(_Transaction(conn), self.location)
+        except psycopg.Error as error:  # unreachable, login refused, bad URL option, no rights
+            raise StoreUnavailable(
+                f"cannot use PostgreSQL at {self.location}: {_reason(error)}; {HELP}"
+            ) from None
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            check=ConnectionPool.check_connection,
+            timeout=POOL_WAIT_SECONDS,
+            name="delete-org-bot",
+            open=False,
+        )
+        try:
+            self.pool.open(wait=True, timeout=POOL_WAIT_SECONDS)
+        except PoolTimeout:
+            self.pool.close()
+            raise StoreUnavailable(
+                f"cannot open connections to PostgreSQL at {self.location}; {HELP}"
+            ) from None
+
+    @contextmanager
+    def unavailable_as_storage_error(self) -> Iterator[None]:
+        """Turn a lost server (see :func:`_connection_lost`) into :class:`StoreUnavailable`, so
+        the app says "the database is unreachable" instead of a driver error; others pass."""
+        try:
+            yield
+        except psycopg.Error as error:
+            if not _connection_lost(error):
+                raise
+            raise StoreUnavailable(
+                f"PostgreSQL at {self.location} is unreachable: {_reason(error)}"
+            ) from error
+
+    def reader(self) -> _PoolReader:
+        """An executor for reads: each statement on a pooled connection, in autocommit.
+
+        Raises (from ``execute``): StoreUnavailable when the server cannot be reached."""
+        return _PoolReader(self)
+
+    @contextmanager
+    def write(self) -> Iterator[_Transaction]:
+        """One transaction (READ COMMITTED) on one pooled connection: committed when the block
+        ends, rolled back if it raises (a transaction cut by a lost connection is rolled back
+        by the server: nothing of it stays).
+
+        Raises:
+            StoreUnavailable: the server cannot be reached (or went away meanwhile).
+        """
+        with (
+            self.unavailable_as_storage_error(),
+            self.pool.connection() as conn,
+            conn.transaction(),
+        ):
+            yield _Transaction(conn)
+
+    def schema_steps(self, timeout: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(applied, pending)`` migration step names (``storage.pg_migrations``), read over
+        a fresh connection (not a pooled one) that may take ``timeout`` seconds to connect
+        and to answer.
+
+        Raises:
+            StoreUnavailable: the server cannot be reached in time, refused the login, or
+                cannot read ``_migrations``.
+        """
+        wait = max(1, math.ceil(timeout))
+        try:
+            with psycopg.connect(
+                self._url,
+                connect_timeout=wait,
+                autocommit=True,
+                options=f"-c statement_timeout={wait * 1000}",
+            ) as conn:
+                applied = applied_steps(_Transaction(conn))
+        except psycopg.Error as error:
+            raise StoreUnavailable(
+                f"PostgreSQL at {self.location} is unreachable: {_reason(error)}"
+            ) from None
+        known = [name for name, _ in STEPS]
+        return tuple(applied), tuple(name for name in known if name not in applied)
+
+    def close(self) -> None:
+        """Close the pool and its connections."""
+        self.pool.close()
+
+
+class _ReadOnlySession(_Transaction):
+    """A read-only transaction whose queries stream rows through server-side cursors."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        super().__init__(conn)
+        self._cursors: list[psycopg.ServerCursor[Any]] = []
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        cursor = self.conn.cursor(name=f"audit_{len(self._cursors)}")
+        cursor.itersize = 1000
+        self._cursors.append(cursor)
+        return cursor.execute(to_pyformat(sql) if parameters else sql, list(parameters) or None)
+
+    def close(self) -> None:
+        """Close the cursors, end the transaction and close the connection."""
+        for cursor in self._cursors:
+            cursor.close()
+        self.conn.close()
+
+
+def open_readonly(url: str, error: type[Exception]) -> _ReadOnlySession:
+    """A read-only session on the database at ``url`` for the ``audit`` commands.
+
+    Raises:
+        error: (the caller's class) the server cannot be reached, or the database has no audit
+            chain (never migrated). The message has the URL with its password redacted.
+    """
+    where = redact_database_url(url)
+    try:
+        conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.OperationalError as failure:
+        raise error(f"cannot use PostgreSQL at {where}: {_reason(failure)}; {HELP}") from None
+    conn.read_only = True
+    try:
+        conn.execute("SELECT head_id FROM audit_chain").fetchone()
+    except psycopg.Error as failure:
+        conn.close()
+        raise error(
+            f"{where} has no audit chain ({_reason(failure)}); start the app once to migrate it"
+        ) from None
+    return _ReadOnlySession(conn)
+
+
+def probe(url: str) -> str:
+    """Connect to ``url`` and ask the server's version, changing nothing (``check-config
+    --online``). Returns the ``server_version`` setting, e.g. ``15.8``.
+
+    Raises:
+        StoreUnavailable: the server cannot be reached or refused the login.
+    """
+    where = redact_database_url(url)
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error as error:
+        raise StoreUnavailable(
+            f"cannot use PostgreSQL at {where}: {_reason(error)}; {HELP}"
+        ) from None
+    return str(row[0]) if row else "?"

@@ -1,0 +1,45 @@
+"""The one catch-all: the user is told privately what happened, in words they can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from handlers import errors
+from handlers.messages import DATABASE_UNAVAILABLE, INTERNAL_ERROR
+from storage import StoreUnavailable
+
+HOOK = "https://hooks.slack.com/actions/T0TEST0001/1/fake-errors-hook"
+
+
+class RecordingWebhook:
+    sent: list[dict[str, Any]] = []
+
+    def __init__(self, url: str, timeout: int) -> None:
+        assert url == HOOK
+
+    def send(self, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (
+            StoreUnavailable("PostgreSQL at postgresql://bot:***@db/delorg is unreachable"),
+            DATABASE_UNAVAILABLE,
+        ),
+        (RuntimeError("boom"), INTERNAL_ERROR),
+    ],
+    ids=["database-unreachable", "anything-else"],
+)
+def test_the_user_is_told_whether_the_database_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Exception, text: str
+) -> None:
+    RecordingWebhook.sent = []
+    monkeypatch.setattr(errors, "WebhookClient", RecordingWebhook)
+    errors.report_unexpected(error, {"response_url": HOOK})
+    assert [sent["text"] for sent in RecordingWebhook.sent] == [text]
+    assert RecordingWebhook.sent[0]["response_type"] == "ephemeral"
+    assert "unexpected error in a listener" in caplog.text  # logged, with its traceback
