@@ -98,6 +98,7 @@ def prepare_source(path: Path) -> tuple[str, ...]:
     Raises:
         CopyRefused: no such file, not a SQLite database, not the app's (no migration record),
             or migrated by a newer version (nothing is changed then).
+        CopyFailed: the pending steps cannot be applied (e.g. the file stays locked).
     """
     if not path.is_file():
         raise CopyRefused(f"no SQLite file at {path}")
@@ -116,7 +117,10 @@ def prepare_source(path: Path) -> tuple[str, ...]:
     if unknown:
         raise CopyRefused(str(SchemaTooNew(path, unknown)))
     if pending:
-        SQLiteBackend(path).close()  # migrates under the file's write lock
+        try:
+            SQLiteBackend(path).close()  # migrates under the file's write lock
+        except sqlite3.Error as error:
+            raise CopyFailed(f"cannot migrate {path} ({error}); nothing was copied") from None
     return pending
 
 
@@ -253,6 +257,31 @@ def copy_sqlite_to_postgres(
     """
     where = redact_database_url(target_url)
     source_migrated = prepare_source(source)
+    try:
+        return _copy(source, target_url, where, audit_key, source_migrated)
+    except psycopg.Error as error:  # lost connections are StoreUnavailable already
+        raise _refused_by_postgres(error, "the copy") from None
+    except sqlite3.Error as error:
+        raise CopyFailed(
+            f"cannot read {source} ({error}): nothing was written to PostgreSQL"
+        ) from None
+
+
+def _refused_by_postgres(error: psycopg.Error, what: str) -> CopyFailed:
+    reason = redact_database_url(" ".join(str(error).split()) or type(error).__name__)
+    return CopyFailed(
+        f"PostgreSQL refused {what} ({reason}): everything was rolled back, the PostgreSQL"
+        " database is as it was"
+    )
+
+
+def _copy(
+    source: Path,
+    target_url: str,
+    where: str,
+    audit_key: bytes | None,
+    source_migrated: tuple[str, ...],
+) -> CopyReport:
     conn = sqlite3.connect(
         f"{source.absolute().as_uri()}?mode=ro", uri=True, timeout=15, isolation_level=None
     )
@@ -305,13 +334,9 @@ def _copy_all(
         try:
             _copy_table(conn, tx, table, columns, order)
         except psycopg.Error as error:
-            if error.sqlstate is None or error.sqlstate.startswith(("08", "57P")):
-                raise  # the server went away: single_transaction says so
-            reason = redact_database_url(" ".join(str(error).split()))
-            raise CopyFailed(
-                f"PostgreSQL refused a row of {table} ({reason}): everything was rolled back,"
-                " the PostgreSQL database is as it was"
-            ) from None
+            if isinstance(error, psycopg.OperationalError):
+                raise  # the server went away? single_transaction tells
+            raise _refused_by_postgres(error, f"a row of {table}") from None
         source_count = conn.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchone()[0]  # noqa: S608
         target_count = tx.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchone()[0]  # noqa: S608
         counts.append(TableCount(table, int(source_count), int(target_count)))

@@ -337,3 +337,37 @@ def test_sqlite_urls_and_plain_paths_name_the_same_file() -> None:
     assert sqlite_path("sqlite:////data/bot.db") == Path("/data/bot.db")
     assert sqlite_path("/data/bot.db") == Path("/data/bot.db")
     assert sqlite_path("bot.db") == Path("bot.db")
+
+
+def test_warns_of_a_running_sqlite_app_and_names_the_generated_key_file(
+    source: Path, pg_url: str, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _open(source, key)
+    store.register_instance("instance-b", "host-b", 4343, NOW + timedelta(seconds=30))
+    store.close()
+    (source.parent / "bot.db.key").write_text(key + "\n")
+    assert main(["migrate-db", "--from", str(source), "--to", pg_url], _environ()) == 0
+    out, err = capsys.readouterr()
+    assert "warning: 1 app process of the SQLite file had a recent heartbeat" in err
+    assert f"generated key file {source.parent / 'bot.db.key'}" in out
+    assert key not in out + err
+
+
+def test_an_unreachable_server_exits_1_without_the_password(
+    source: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"postgresql://bot:{PASSWORD}@127.0.0.1:1/delorg"
+    assert main(["migrate-db", "--from", str(source), "--to", url], _environ()) == 1
+    out, err = capsys.readouterr()
+    assert "cannot use PostgreSQL at postgresql://bot:***@127.0.0.1:1/delorg" in err
+    assert PASSWORD not in out + err
+
+
+def test_a_value_postgresql_refuses_names_the_table_and_rolls_back(
+    source: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw_write(source, "UPDATE instances SET pid = 'not-a-number'")  # SQLite's loose typing
+    assert main(["migrate-db", "--from", str(source), "--to", pg_url], _environ()) == 1
+    err = capsys.readouterr().err
+    assert "PostgreSQL refused a row of instances (" in err and "rolled back" in err
+    assert _tables(pg_url) == set()
