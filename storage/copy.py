@@ -1,9 +1,11 @@
 """Copy a SQLite database of the app into an empty PostgreSQL one (``delete-org-bot migrate-db``).
 
-What is copied is derived from the schema, not listed here: every table the PostgreSQL schema
-of this version has (``storage.pg_migrations``, the twin of ``storage.migrations``), except the
-migration bookkeeping of each side (``_migrations``, ``_sqlite_migrations``). A source table
-or column the target lacks is refused: the copier would otherwise drop it silently.
+What is copied is derived from the schema, not listed here: every table of this version's schema
+(:func:`app_tables`: ``storage.migrations``, whose twin ``storage.pg_migrations`` makes the same
+tables and columns on the target), except the migration bookkeeping of each side
+(``_migrations``, ``_sqlite_migrations``). A source table or column the schema lacks is refused:
+the copier would otherwise drop it silently. Other tables of the target database are left
+alone.
 
 Values are copied unchanged: encrypted columns stay encrypted under the same Fernet keys, times
 stay ISO 8601 text, ids stay the same, so the audit hash chain is byte-identical and verifies
@@ -86,6 +88,18 @@ class CopyReport:
         return sum(t.target for t in self.tables)
 
 
+def app_tables() -> frozenset[str]:
+    """The tables of this version's schema, read from a fresh in-memory SQLite database
+    migrated by ``storage.migrations`` (the PostgreSQL steps are its twins), bookkeeping
+    excluded: what ``migrate-db`` copies."""
+    db = Database(memory=True)
+    try:
+        migrations.apply(db)
+        return frozenset(db.table_names()) - BOOKKEEPING
+    finally:
+        db.close()
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -142,8 +156,9 @@ def _source_columns(conn: sqlite3.Connection) -> dict[str, tuple[list[str], list
     return shape
 
 
-def _target_columns(db: Any) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """``({table: columns in order}, {table: identity column})`` of the target's schema."""
+def _target_columns(db: Any, tables: frozenset[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """``({table: columns in order}, {table: identity column})`` of the app's ``tables`` in
+    the target (other tables of that database are left alone)."""
     columns: dict[str, list[str]] = {}
     identity: dict[str, str] = {}
     rows = db.execute(
@@ -154,7 +169,7 @@ def _target_columns(db: Any) -> tuple[dict[str, list[str]], dict[str, str]]:
         " ORDER BY c.table_name, c.ordinal_position"
     ).fetchall()
     for table, column, is_identity in rows:
-        if table in BOOKKEEPING:
+        if table not in tables:
             continue
         columns.setdefault(table, []).append(column)
         if is_identity == "YES":
@@ -293,7 +308,7 @@ def _copy(
                 target_migrated = tuple(migrate_postgres(tx, where))
             except SchemaTooNew as error:
                 raise CopyRefused(str(error)) from None
-            target, identity = _target_columns(tx)
+            target, identity = _target_columns(tx, app_tables())
             _check_shapes(shape, target, source)
             tables = sorted(target)
             tx.execute(f"LOCK TABLE {', '.join(map(_quoted, tables))} IN EXCLUSIVE MODE")

@@ -168,7 +168,19 @@ def test_copies_everything_the_app_reads_and_the_chain_continues_on_postgresql(
     schema = Database(memory=True)
     migrations.apply(schema)
     copied = set(schema.table_names()) - {"_sqlite_migrations"}
-    assert copied == set(before)
+    assert copied == set(before) == storage.copy.app_tables()
+    assert copied >= {
+        "links",
+        "deletion_requests",
+        "audit_events",
+        "audit_chain",
+        "freeze",
+        "outbox",
+        "instances",
+        "oauth_states",
+        "socket_envelopes",
+        "response_url_uses",
+    }
     for table, rows in before.items():
         assert f"\n{table} " in out
         line = next(x for x in out.splitlines() if x.startswith(f"{table} "))
@@ -371,3 +383,13 @@ def test_a_value_postgresql_refuses_names_the_table_and_rolls_back(
     err = capsys.readouterr().err
     assert "PostgreSQL refused a row of instances (" in err and "rolled back" in err
     assert _tables(pg_url) == set()
+
+
+def test_other_tables_of_the_target_database_are_left_alone(
+    source: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw_write(pg_url, "CREATE TABLE reports (id integer PRIMARY KEY, title text)")
+    raw_write(pg_url, "INSERT INTO reports VALUES (1, 'quarterly')")
+    assert main(["migrate-db", "--from", str(source), "--to", pg_url], _environ()) == 0
+    assert "reports" not in capsys.readouterr().out
+    assert raw_rows(pg_url, "SELECT * FROM reports") == [(1, "quarterly")]
