@@ -19,6 +19,7 @@ from bot.audit_cli import add_audit_parser, run_audit
 from bot.config import CONFIRM_TIMEOUT_RANGE, Config, ConfigError, load_config, read_environment
 from bot.logfields import log_fields
 from bot.logsetup import setup_logging
+from bot.migrate_cli import add_migrate_parser, run_migrate
 from bot.policy import PolicyError
 from bot.startup import StartupError, check_port_free
 from bot.tools import check_config, rotate_key
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--color", action="store_true", help="use ANSI colours")
     console.set_defaults(handler=_console_command)
     add_audit_parser(sub, [env_file]).set_defaults(handler=_audit_command)
+    add_migrate_parser(sub, [env_file]).set_defaults(handler=_migrate_command)
     return parser
 
 
@@ -235,6 +237,11 @@ def _environment(
 def _audit_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
     env = _environment(args, environ)
     return env if isinstance(env, int) else run_audit(args, env)
+
+
+def _migrate_command(args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    env = _environment(args, environ)
+    return env if isinstance(env, int) else run_migrate(args, env, sys.stdout, sys.stderr)
 
 
 def _load(args: argparse.Namespace, environ: Mapping[str, str] | None) -> Config | int:

@@ -214,8 +214,9 @@ class PostgresBackend:
         self.pool.close()
 
 
-class _ReadOnlySession(_Transaction):
-    """A read-only transaction whose queries stream rows through server-side cursors."""
+class ServerCursors(_Transaction):
+    """An executor inside an open transaction whose queries stream rows through server-side
+    cursors (1,000 rows fetched at a time: constant memory on a long audit trail)."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         super().__init__(conn)
@@ -227,11 +228,49 @@ class _ReadOnlySession(_Transaction):
         self._cursors.append(cursor)
         return cursor.execute(to_pyformat(sql) if parameters else sql, list(parameters) or None)
 
-    def close(self) -> None:
-        """Close the cursors, end the transaction and close the connection."""
+    def close_cursors(self) -> None:
+        """Close the cursors opened so far (the transaction stays open)."""
         for cursor in self._cursors:
             cursor.close()
+        self._cursors.clear()
+
+
+class _ReadOnlySession(ServerCursors):
+    """A read-only transaction whose queries stream rows through server-side cursors."""
+
+    def close(self) -> None:
+        """Close the cursors, end the transaction and close the connection."""
+        self.close_cursors()
         self.conn.close()
+
+
+@contextmanager
+def single_transaction(url: str) -> Iterator[_Transaction]:
+    """One transaction on a connection of its own (not pooled) to the database at ``url``,
+    for ``migrate-db``: committed when the block ends, rolled back if it raises (and by the
+    server if the connection is lost: nothing of it stays). The executor's ``conn`` is the
+    ``psycopg`` connection (``COPY``, server-side cursors).
+
+    Raises:
+        StoreUnavailable: the server cannot be reached or refused the login (the message has
+            the URL with its password redacted), when connecting or meanwhile.
+    """
+    where = redact_database_url(url)
+    try:
+        conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
+    except psycopg.Error as error:
+        raise StoreUnavailable(
+            f"cannot use PostgreSQL at {where}: {_reason(error)}; {HELP}"
+        ) from None
+    try:
+        with conn.transaction():
+            yield _Transaction(conn)
+    except psycopg.Error as error:
+        if not _connection_lost(error):
+            raise
+        raise StoreUnavailable(f"PostgreSQL at {where} is unreachable: {_reason(error)}") from None
+    finally:
+        conn.close()
 
 
 def open_readonly(url: str, error: type[Exception]) -> _ReadOnlySession:
