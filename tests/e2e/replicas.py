@@ -29,7 +29,7 @@ from conftest import CHANNEL, SIGNING_SECRET, launch_app_process, process_env
 from bot.emulator.coveo import FakeCoveo
 from bot.emulator.slack import FakeSlack
 
-BACKENDS = ("sqlite",)
+BACKENDS = ("sqlite", "postgresql")
 """The shared stores the replica tests run on, one test run each.
 
 When the PostgreSQL store lands (``DELETE_ORG_DATABASE_URL`` read by ``bot/config.py``), add
