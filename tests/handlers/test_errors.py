@@ -30,9 +30,16 @@ class RecordingWebhook:
             StoreUnavailable("PostgreSQL at postgresql://bot:***@db/delorg is unreachable"),
             DATABASE_UNAVAILABLE,
         ),
+        (
+            errors.OutcomeNotRecorded("acmeprod1", "Coveo answered HTTP 204"),
+            "delete-org-bot cannot reach its database, so the outcome of deleting `acmeprod1`"
+            " is not recorded yet (Coveo answered HTTP 204). Nothing more is sent to Coveo:"
+            " once the database is back, the app reads the organization and posts the outcome"
+            " in the card's thread.",
+        ),
         (RuntimeError("boom"), INTERNAL_ERROR),
     ],
-    ids=["database-unreachable", "anything-else"],
+    ids=["database-unreachable", "outcome-not-recorded", "anything-else"],
 )
 def test_the_user_is_told_whether_the_database_is_unreachable(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Exception, text: str
