@@ -51,7 +51,9 @@ def report_unexpected(error: BaseException, body: object, delivery: Delivery | N
     url = body.get("response_url") if isinstance(body, dict) else None
     if not isinstance(url, str) or not url:
         return
-    if delivery is not None:
+    if delivery is not None and not isinstance(error, StoreUnavailable | OutcomeNotRecorded):
+        # (With the database gone, the response_url's budget, kept in it, cannot be read
+        # either: waiting for it would only delay the answer. Post once, directly.)
         try:
             delivery.private(channel_id="", user_id="", text=text, response_url=url)
             return

@@ -50,3 +50,23 @@ def test_the_user_is_told_whether_the_database_is_unreachable(
     assert [sent["text"] for sent in RecordingWebhook.sent] == [text]
     assert RecordingWebhook.sent[0]["response_type"] == "ephemeral"
     assert "unexpected error in a listener" in caplog.text  # logged, with its traceback
+
+
+def test_with_the_database_gone_the_user_is_told_directly_without_waiting_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The response_url budget lives in the database that failed: reading it would wait for
+    the pool's timeout again before the fallback post."""
+
+    class NoDelivery:
+        def private(self, **kwargs: Any) -> None:
+            raise AssertionError("the budget in the unreachable database was consulted")
+
+    RecordingWebhook.sent = []
+    monkeypatch.setattr(errors, "WebhookClient", RecordingWebhook)
+    for error in (
+        StoreUnavailable("PostgreSQL at postgresql://bot:***@db/delorg is unreachable"),
+        errors.OutcomeNotRecorded("acmeprod1", "no answer from Coveo"),
+    ):
+        errors.report_unexpected(error, {"response_url": HOOK}, NoDelivery())  # type: ignore[arg-type]
+    assert len(RecordingWebhook.sent) == 2
