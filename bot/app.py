@@ -229,7 +229,7 @@ def create_app(
         app=app,
         deps=deps,
         flow=flow,
-        sweeper=Sweeper(flow, config.sweep_interval),
+        sweeper=Sweeper(flow, config.sweep_interval, stale_after=config.heartbeat_timeout),
         http=http_client,
         executor=executor,
         urgent=urgent,

@@ -26,6 +26,14 @@ DEFAULT_SWEEP_INTERVAL = 5
 SWEEP_INTERVAL_RANGE = (1, 25)
 """Seconds between two passes of the expiry sweeper; kept under 30 s so an expired card
 is marked expired within 30 s of its deadline."""
+DEFAULT_HEARTBEAT_TIMEOUT = 120
+"""Seconds without a heartbeat after which a process is presumed dead when
+``DELETE_ORG_HEARTBEAT_TIMEOUT`` is unset (each upkeep pass writes one)."""
+HEARTBEAT_TIMEOUT_RANGE = (3, 3600)
+"""Allowed ``DELETE_ORG_HEARTBEAT_TIMEOUT`` values, in seconds; it must also be at least
+:data:`HEARTBEATS_PER_TIMEOUT` sweep intervals, so a live process is never presumed dead for
+one slow upkeep pass."""
+HEARTBEATS_PER_TIMEOUT = 3
 DEFAULT_SOCKET_PING_INTERVAL = 10
 """Seconds between Socket Mode pings when ``DELETE_ORG_SOCKET_PING_INTERVAL`` is unset: the
 default of slack_bolt 1.30.0's ``SocketModeHandler(ping_interval=10)``."""
@@ -85,6 +93,7 @@ class Config:
     port: int = DEFAULT_PORT
     host: str = "0.0.0.0"  # noqa: S104 - Slack must reach the server in HTTP mode
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
+    heartbeat_timeout: int = DEFAULT_HEARTBEAT_TIMEOUT
     socket_ping_interval: int = DEFAULT_SOCKET_PING_INTERVAL
     log_level: str = "INFO"
     policy_path: Path | None = None
@@ -273,6 +282,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     sweep = _int_in_range(
         environ, "DELETE_ORG_SWEEP_INTERVAL", DEFAULT_SWEEP_INTERVAL, low, high, problems
     )
+    heartbeat_timeout = _heartbeat_timeout(environ, sweep, problems)
     low, high = SOCKET_PING_INTERVAL_RANGE
     ping = _int_in_range(
         environ,
@@ -339,6 +349,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         port=port,
         host=host,
         sweep_interval=sweep,
+        heartbeat_timeout=heartbeat_timeout,
         socket_ping_interval=ping,
         log_level=level,
         policy_path=policy_path,
@@ -350,6 +361,22 @@ def load_config(environ: Mapping[str, str]) -> Config:
         response_url_retention=retention,
         database_url=database_url,
     )
+
+
+def _heartbeat_timeout(environ: Mapping[str, str], sweep: int, problems: list[str]) -> int:
+    """``DELETE_ORG_HEARTBEAT_TIMEOUT``: seconds after its last heartbeat that a process
+    (another replica, or a crashed one) is presumed dead and its deletions in progress are
+    settled by another (read-only: never a second DELETE)."""
+    name = "DELETE_ORG_HEARTBEAT_TIMEOUT"
+    low, high = HEARTBEAT_TIMEOUT_RANGE
+    value = _int_in_range(environ, name, DEFAULT_HEARTBEAT_TIMEOUT, low, high, problems)
+    if value < HEARTBEATS_PER_TIMEOUT * sweep:
+        problems.append(
+            f"{name} must be at least {HEARTBEATS_PER_TIMEOUT} times DELETE_ORG_SWEEP_INTERVAL"
+            f" (a heartbeat is written every sweep): at least {HEARTBEATS_PER_TIMEOUT * sweep},"
+            f" got {value}"
+        )
+    return value
 
 
 def _response_url_retention(environ: Mapping[str, str], problems: list[str]) -> int | None:

@@ -10,13 +10,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.config import DEFAULT_HEARTBEAT_TIMEOUT
 from bot.logfields import log_fields
 from handlers.deletion import DeletionFlow
 
 logger = logging.getLogger(__name__)
 
-STALE_AFTER_SECONDS = 120
-"""A process on another host whose heartbeat is older than this is presumed dead."""
+STALE_AFTER_SECONDS = DEFAULT_HEARTBEAT_TIMEOUT
+"""Default seconds after which a process whose heartbeat is older is presumed dead
+(``DELETE_ORG_HEARTBEAT_TIMEOUT``)."""
 RESPONSE_URL_BUDGET_KEPT = timedelta(days=7)
 """How long the budget of a response_url is kept (the URL itself dies after 30 minutes)."""
 RETENTION_EVERY_SECONDS = 60
@@ -25,14 +27,19 @@ worth repeating every few seconds for a setting counted in hours."""
 
 
 def owner_checker(
-    clock: Callable[[], datetime], hostname: str | None = None, *, heartbeat_only: bool = False
+    clock: Callable[[], datetime],
+    hostname: str | None = None,
+    *,
+    heartbeat_only: bool = False,
+    stale_after: float = STALE_AFTER_SECONDS,
 ) -> Callable[[dict[str, Any] | None], bool]:
     """Build the "is that process still alive?" test used by crash recovery.
 
     A process that stopped cleanly, or an unknown owner, is not alive; nor is one whose
-    heartbeat is older than :data:`STALE_AFTER_SECONDS`. On this host, the owner's PID must also
-    still exist (``os.kill(pid, 0)``), and an owner with *this* process's PID is an earlier
-    incarnation (PIDs are reused, e.g. PID 1 in a restarted container): not alive.
+    heartbeat is older than ``stale_after`` seconds (``DELETE_ORG_HEARTBEAT_TIMEOUT``). On this
+    host, the owner's PID must also still exist (``os.kill(pid, 0)``), and an owner with *this*
+    process's PID is an earlier incarnation (PIDs are reused, e.g. PID 1 in a restarted
+    container): not alive.
 
     ``heartbeat_only`` (a store shared across hosts: PostgreSQL) skips the PID tests: replicas
     in containers may share a hostname and a PID namespace number while being different
@@ -46,7 +53,7 @@ def owner_checker(
             return False
         heartbeat = owner.get("heartbeat_at")
         fresh = isinstance(heartbeat, datetime) and clock() - heartbeat < timedelta(
-            seconds=STALE_AFTER_SECONDS
+            seconds=stale_after
         )
         if heartbeat_only or owner.get("hostname") != here:
             return fresh
@@ -76,14 +83,19 @@ class Sweeper:
        response_url budgets older than :data:`RESPONSE_URL_BUDGET_KEPT`.
 
     Expiry is enforced at click time from the stored deadline anyway; the sweeper makes the card
-    and thread say so without anyone clicking.
+    and thread say so without anyone clicking. ``stale_after``: seconds after its last
+    heartbeat that another process is presumed dead (see :func:`owner_checker`).
     """
 
-    def __init__(self, flow: DeletionFlow, interval: float) -> None:
+    def __init__(
+        self, flow: DeletionFlow, interval: float, *, stale_after: float = STALE_AFTER_SECONDS
+    ) -> None:
         self.flow = flow
         self.interval = interval
         self._alive = owner_checker(
-            flow.deps.clock, heartbeat_only=flow.deps.store.shared_across_hosts
+            flow.deps.clock,
+            heartbeat_only=flow.deps.store.shared_across_hosts,
+            stale_after=stale_after,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

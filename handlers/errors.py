@@ -12,25 +12,48 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.logfields import log_fields
 from handlers.delivery import Delivery, DeliveryError
-from handlers.messages import DATABASE_UNAVAILABLE, INTERNAL_ERROR
+from handlers.messages import DATABASE_UNAVAILABLE, INTERNAL_ERROR, OUTCOME_NOT_RECORDED, esc
 from storage import StorageError, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 
+class OutcomeNotRecorded(Exception):
+    """A request went to ``deleting`` (so its DELETE may have been sent), but the database
+    went away before the outcome was written (raised from the ``StoreUnavailable``). The
+    request stays ``deleting``: once the database is back, crash recovery settles it by
+    reading the organization (never a second DELETE). ``org_id`` and ``answer`` (``Coveo
+    answered HTTP 204``, ``no answer from Coveo``) are shown to the user."""
+
+    def __init__(self, org_id: str, answer: str) -> None:
+        super().__init__(f"the outcome of the DELETE of {org_id} ({answer}) was not recorded")
+        self.org_id = org_id
+        self.answer = answer
+
+
+def _user_text(error: BaseException) -> str:
+    """What the user is told about ``error`` (never its message or traceback)."""
+    if isinstance(error, OutcomeNotRecorded):
+        return OUTCOME_NOT_RECORDED.format(org=esc(error.org_id), answer=esc(error.answer))
+    return DATABASE_UNAVAILABLE if isinstance(error, StoreUnavailable) else INTERNAL_ERROR
+
+
 def report_unexpected(error: BaseException, body: object, delivery: Delivery | None = None) -> None:
     """Log ``error`` with its traceback and, when the payload has a ``response_url``, tell the
     user privately that something failed (never the traceback itself): the database is
-    unreachable (``StoreUnavailable``), or something else went wrong. With ``delivery``, that
+    unreachable (``StoreUnavailable``), Coveo's answer to a DELETE could not be recorded
+    (:class:`OutcomeNotRecorded`), or something else went wrong. With ``delivery``, that
     post obeys the response_url rule (``handlers.response_url``) like every other."""
     logger.error(
         "unexpected error in a listener", exc_info=error, extra=log_fields("listener_error")
     )
-    text = DATABASE_UNAVAILABLE if isinstance(error, StoreUnavailable) else INTERNAL_ERROR
+    text = _user_text(error)
     url = body.get("response_url") if isinstance(body, dict) else None
     if not isinstance(url, str) or not url:
         return
-    if delivery is not None:
+    if delivery is not None and not isinstance(error, StoreUnavailable | OutcomeNotRecorded):
+        # (With the database gone, the response_url's budget, kept in it, cannot be read
+        # either: waiting for it would only delay the answer. Post once, directly.)
         try:
             delivery.private(channel_id="", user_id="", text=text, response_url=url)
             return

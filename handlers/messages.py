@@ -73,6 +73,11 @@ DATABASE_UNAVAILABLE = (
     "delete-org-bot cannot reach its database right now, so this step did not happen; nothing"
     " was deleted by it. Try again in a minute; tell your Slack admins if it repeats."
 )
+OUTCOME_NOT_RECORDED = (
+    "delete-org-bot cannot reach its database, so the outcome of deleting `{org}` is not"
+    " recorded yet ({answer}). Nothing more is sent to Coveo: once the database is back, the"
+    " app reads the organization and posts the outcome in the card's thread."
+)
 INTERNAL_ERROR = (
     "Something went wrong inside delete-org-bot; nothing was deleted by this step. The error"
     " was logged for the operators. Try again, and tell your Slack admins if it repeats."

@@ -9,7 +9,8 @@ compare-and-set ``UPDATE … WHERE state = …`` against the row's latest commit
 PostgreSQL does by itself when a concurrent writer changed the row.
 
 Connections are checked when taken from the pool, so after a server restart the next operation
-gets a fresh connection: the app reconnects without a restart.
+gets a fresh connection: the app reconnects without a restart, within seconds of the server's
+return however long it was away (:data:`RECONNECT_SECONDS`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ CONNECT_TIMEOUT_SECONDS = 10
 """How long opening one connection may take (DNS, TCP, TLS, login)."""
 POOL_WAIT_SECONDS = 15.0
 """How long an operation waits for a free (or new) pooled connection before it fails."""
+RECONNECT_SECONDS = 4.0
+"""How long the pool retries one lost connection (after 1 s, then 2 s, ...) before it gives up
+on that attempt: the next operation starts a new one at a 1 s delay. Left at psycopg_pool's
+default (300 s), the delay doubles up to a minute, so after an outage of a few minutes the app
+would serve again only up to a minute after the server is back."""
 HELP = (
     "check DELETE_ORG_DATABASE_URL (host, port, database, user, password), that the server"
     " runs and accepts connections from this host"
@@ -138,6 +144,7 @@ class PostgresBackend:
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
             check=ConnectionPool.check_connection,
             timeout=POOL_WAIT_SECONDS,
+            reconnect_timeout=RECONNECT_SECONDS,
             name="delete-org-bot",
             open=False,
         )

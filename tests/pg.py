@@ -45,12 +45,14 @@ def _free_port() -> int:
 
 @dataclass
 class PgCluster:
-    """A running throwaway cluster: admin connection facts and a counter for database names."""
+    """A running throwaway cluster: admin connection facts, and the server options it was
+    started with (``start`` after ``stop`` reuses them: same port, same settings)."""
 
     bindir: Path
     datadir: Path
     port: int
     as_user: list[str]
+    options: str = ""
 
     def url(self, dbname: str) -> str:
         """``postgresql://`` URL for ``dbname`` on this cluster (trust auth, no password)."""
@@ -59,6 +61,17 @@ class PgCluster:
     def run(self, *args: str) -> None:
         """Run one server binary (initdb, pg_ctl) as the unprivileged owner; raise on failure."""
         subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        """Start the server (waits up to 30 s until it accepts connections)."""
+        self.run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", self.options,
+            "-l", str(self.datadir.parent / "server.log"), "-w", "-t", "30", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: sessions are cut, committed data is kept)."""
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")
 
 
 def start_cluster() -> PgCluster | None:
@@ -71,7 +84,13 @@ def start_cluster() -> PgCluster | None:
     if os.geteuid() == 0:
         shutil.chown(base, PG_USER)
         as_user = ["runuser", "-u", PG_USER, "--"]
-    cluster = PgCluster(bindir, base / "data", _free_port(), as_user)
+    port = _free_port()
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c fsync=off "
+        f"-c synchronous_commit=off -c full_page_writes=off "
+        f"-c unix_socket_directories={base} -c max_connections=200"
+    )
+    cluster = PgCluster(bindir, base / "data", port, as_user, options)
     cluster.run(
         str(bindir / "initdb"),
         "-D",
@@ -82,33 +101,14 @@ def start_cluster() -> PgCluster | None:
         "--encoding=UTF8",
         "--no-sync",
     )
-    opts = (
-        f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c fsync=off "
-        f"-c synchronous_commit=off -c full_page_writes=off "
-        f"-c unix_socket_directories={base} -c max_connections=200"
-    )
-    cluster.run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(cluster.datadir),
-        "-o",
-        opts,
-        "-l",
-        str(base / "server.log"),
-        "-w",
-        "-t",
-        "30",
-        "start",
-    )
+    cluster.start()
     return cluster
 
 
 def stop_cluster(cluster: PgCluster) -> None:
     """Stop the server (fast shutdown) and remove its directory."""
     try:
-        cluster.run(
-            str(cluster.bindir / "pg_ctl"), "-D", str(cluster.datadir), "-m", "fast", "-w", "stop"
-        )
+        cluster.stop()
     finally:
         shutil.rmtree(cluster.datadir.parent, ignore_errors=True)
 

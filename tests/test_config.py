@@ -9,6 +9,7 @@ from cryptography.fernet import Fernet
 
 from bot.config import (
     DEFAULT_CONFIRM_TIMEOUT,
+    DEFAULT_HEARTBEAT_TIMEOUT,
     DEFAULT_PORT,
     DEFAULT_SWEEP_INTERVAL,
     Config,
@@ -239,6 +240,22 @@ def test_sweep_interval_bounds(tmp_path: Path, value: str, ok: bool) -> None:
         assert load_config(environ).sweep_interval == int(value)
     else:
         assert _problems(environ).problems[0].startswith("DELETE_ORG_SWEEP_INTERVAL")
+
+
+@pytest.mark.parametrize(
+    ("sweep", "value", "ok"),
+    [("5", "", True), ("1", "3", True), ("5", "15", True), ("5", "14", False), ("1", "2", False),
+     ("1", "3601", False), ("1", "2m", False)],
+)  # fmt: skip
+def test_heartbeat_timeout_is_bounded_and_spans_three_sweeps(
+    tmp_path: Path, sweep: str, value: str, ok: bool
+) -> None:
+    environ = _env(tmp_path, DELETE_ORG_SWEEP_INTERVAL=sweep, DELETE_ORG_HEARTBEAT_TIMEOUT=value)
+    if ok:
+        assert load_config(environ).heartbeat_timeout == int(value or DEFAULT_HEARTBEAT_TIMEOUT)
+    else:
+        (problem,) = _problems(environ).problems
+        assert problem.startswith("DELETE_ORG_HEARTBEAT_TIMEOUT"), problem
 
 
 def test_encryption_keys_are_split_trimmed_and_ordered(tmp_path: Path) -> None:

@@ -57,6 +57,15 @@ def test_liveness_by_pid_on_one_host_by_heartbeat_when_shared(
     assert owner_checker(lambda: NOW, heartbeat_only=True)(row) is shared
 
 
+def test_a_shorter_heartbeat_timeout_presumes_a_silent_owner_dead_sooner() -> None:
+    row = {"hostname": "elsewhere", "pid": 1, "stopped_at": None}
+    row["heartbeat_at"] = NOW - timedelta(seconds=4)
+    assert owner_checker(lambda: NOW, heartbeat_only=True)(row) is True  # the default: 120 s
+    assert owner_checker(lambda: NOW, heartbeat_only=True, stale_after=3)(row) is False
+    row["heartbeat_at"] = NOW - timedelta(seconds=2)
+    assert owner_checker(lambda: NOW, heartbeat_only=True, stale_after=3)(row) is True
+
+
 def test_stopped_or_unknown_owner_is_never_alive() -> None:
     for heartbeat_only in (False, True):
         alive = owner_checker(lambda: NOW, heartbeat_only=heartbeat_only)

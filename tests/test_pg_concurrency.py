@@ -8,7 +8,6 @@ docstrings (row re-check of compare-and-set, the caps advisory lock, the chain h
 
 from __future__ import annotations
 
-import shlex
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -286,29 +285,14 @@ def test_the_store_reconnects_after_a_postgresql_restart(
         store.close()
 
 
-def _start_again(cluster: PgCluster, options: str) -> None:
-    """Start the stopped cluster with the command-line options it ran with."""
-    args = shlex.split(options)[1:]  # drop the postgres binary
-    at = args.index("-D")
-    del args[at : at + 2]
-    cluster.run(
-        str(cluster.bindir / "pg_ctl"), "-D", str(cluster.datadir), "-o", shlex.join(args),
-        "-l", str(cluster.datadir.parent / "server.log"), "-w", "start",
-    )  # fmt: skip
-
-
 def test_a_write_during_a_postgresql_outage_fails_and_changes_nothing(
     pg_cluster: PgCluster, pg_url: str, cipher: TokenCipher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pg_backend, "POOL_WAIT_SECONDS", 1.0)  # fail fast while it is down
     store = Store(pg_url, cipher)
-    options = (pg_cluster.datadir / "postmaster.opts").read_text()
     try:
         request = new_request(store, "acmeprod1")
-        pg_cluster.run(
-            str(pg_cluster.bindir / "pg_ctl"), "-D", str(pg_cluster.datadir), "-m", "fast",
-            "-w", "stop",
-        )  # fmt: skip
+        pg_cluster.stop()
         try:
             with pytest.raises(StoreUnavailable, match="is unreachable") as down:
                 store.start_deletion(request.id, ALICE, T0 + timedelta(seconds=1))
@@ -316,7 +300,7 @@ def test_a_write_during_a_postgresql_outage_fails_and_changes_nothing(
             with pytest.raises(StoreUnavailable):
                 store.get_request(request.id)
         finally:
-            _start_again(pg_cluster, options)
+            pg_cluster.start()
         # Back to the app's wait: the pool retries connecting with a backoff of about a second.
         store._backend.pool.timeout = 15.0  # type: ignore[attr-defined]
         again = store.get_request(request.id)

@@ -16,6 +16,7 @@ from bot.logfields import log_fields
 from handlers import blocks, messages
 from handlers.deletion.base import FlowBase, Outcome
 from handlers.deps import Actor
+from handlers.errors import OutcomeNotRecorded
 from handlers.messages import esc, region_label
 from handlers.tokens import NeedsRelink, RefreshUnavailable
 from storage import (
@@ -25,6 +26,7 @@ from storage import (
     DeletionRequest,
     Link,
     LinkUnreadable,
+    StoreUnavailable,
 )
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,11 @@ class DeleteSteps(FlowBase):
     ) -> Outcome:
         """The request is ``deleting``: send the DELETE with the requester's token, record the
         outcome (always, even after an unexpected error) and announce it. ``decider`` clicked
-        last (the requester, or the approver); ``by`` says who decided, in mrkdwn."""
+        last (the requester, or the approver); ``by`` says who decided, in mrkdwn.
+
+        Raises:
+            OutcomeNotRecorded: the database went away before the outcome was written.
+        """
         try:
             outcome = self._delete(requester, started, by)
         except Exception as error:  # noqa: BLE001 - the request must still get an outcome
@@ -76,16 +82,24 @@ class DeleteSteps(FlowBase):
                 extra=log_fields("deletion_error", started),
             )
             outcome = self._internal_failure(started, error)
-        finished = self.store.finish(
-            started.id,
-            outcome=outcome.state,
-            now=self.deps.clock(),
-            actor_id=decider.user_id,
-            http_status=outcome.http_status,
-            coveo_request_id=outcome.request_id,
-            error_code=outcome.code,
-            error_detail=outcome.detail,
-        )
+        try:
+            finished = self.store.finish(
+                started.id,
+                outcome=outcome.state,
+                now=self.deps.clock(),
+                actor_id=decider.user_id,
+                http_status=outcome.http_status,
+                coveo_request_id=outcome.request_id,
+                error_code=outcome.code,
+                error_detail=outcome.detail,
+            )
+        except StoreUnavailable as error:
+            # The DELETE may have been sent: "nothing was deleted" could be untrue. The request
+            # stays ``deleting`` (no longer in flight): recovery settles it once the database
+            # is back, by reading the organization.
+            status = outcome.http_status
+            answer = f"Coveo answered HTTP {status}" if status else "no answer from Coveo"
+            raise OutcomeNotRecorded(started.org_id, answer) from error
         if finished is None:
             self._late_outcome(started, outcome, decider.response_url)
         else:

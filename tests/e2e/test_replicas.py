@@ -21,6 +21,9 @@ from handlers.ids import ACTION_CONFIRM
 PROD = "exampleprodus4k7q2m"
 SWEEP = 1.0
 """Seconds between sweeper passes in every replica (``DELETE_ORG_SWEEP_INTERVAL``)."""
+HEARTBEAT_TIMEOUT = 3
+"""Seconds after its last heartbeat that a replica is presumed dead in the crash test
+(``DELETE_ORG_HEARTBEAT_TIMEOUT``; 3 sweeps, the least the app accepts)."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -104,29 +107,33 @@ def test_twenty_concurrent_confirms_split_across_both_send_one_delete(pair: Repl
     assert len(thread) == 1 and "204 No Content" in thread[0].text
 
 
-def test_sigkill_of_a_mid_delete_is_settled_by_b_and_posted_once(pair: Replicas) -> None:
-    _link_alice(pair)
-    card = _card(pair, PROD, on="A")
-    hold = 2.0
-    pair.coveo.hang("DELETE", "/rest/organizations/", hold, then="process")
-    pair.proxy.send_next_to("A")
-    pair.slack.click(ALICE, channel_id=CHANNEL, message_ts=card.ts, action_id=ACTION_CONFIRM)
-    pair.coveo.wait_for_requests(1, "DELETE", timeout=10)
-    pair.kill("A")
-    killed_at = time.monotonic()
-    # Coveo finishes the DELETE it holds; A is gone. B finds A dead at its next upkeep pass
-    # (same host: A's PID is gone; another host: A's heartbeat goes stale), claims the
-    # request, and reads the organization: gone, so deleted. It never sends the DELETE again.
-    reply = pair.slack.wait_for(lambda: pair.slack.thread(CHANNEL, card.ts), timeout=15)[0]
-    took = time.monotonic() - killed_at
-    assert "Deleted (confirmed after restart)" in reply.text
-    assert took < hold + 3 * SWEEP + 2, took
-    _settled(pair)
-    assert len(pair.coveo.deletes()) == 1
-    assert len(pair.slack.thread(CHANNEL, card.ts)) == 1
-    pair.stop()
-    assert pair.returncodes["B"] == 0, pair.log("B")
-    assert "Traceback" not in pair.log("B")
+def test_sigkill_of_a_mid_delete_is_settled_by_b_and_posted_once(
+    shared_db: dict[str, str], tmp_path: Path
+) -> None:
+    with replicas(tmp_path, shared_db, DELETE_ORG_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT)) as pair:
+        _link_alice(pair)
+        card = _card(pair, PROD, on="A")
+        hold = 2.0
+        pair.coveo.hang("DELETE", "/rest/organizations/", hold, then="process")
+        pair.proxy.send_next_to("A")
+        pair.slack.click(ALICE, channel_id=CHANNEL, message_ts=card.ts, action_id=ACTION_CONFIRM)
+        pair.coveo.wait_for_requests(1, "DELETE", timeout=10)
+        pair.kill("A")
+        killed_at = time.monotonic()
+        # Coveo finishes the DELETE it holds; A is gone. B finds A dead at its next upkeep pass
+        # (SQLite, one host: A's PID is gone; PostgreSQL: A's heartbeat is HEARTBEAT_TIMEOUT
+        # old), claims the request, and reads the organization: gone, so deleted. It never
+        # sends the DELETE again.
+        reply = pair.slack.wait_for(lambda: pair.slack.thread(CHANNEL, card.ts), timeout=15)[0]
+        took = time.monotonic() - killed_at
+        assert "Deleted (confirmed after restart)" in reply.text
+        assert took < max(hold, HEARTBEAT_TIMEOUT) + 3 * SWEEP + 2, took
+        _settled(pair)
+        assert len(pair.coveo.deletes()) == 1
+        assert len(pair.slack.thread(CHANNEL, card.ts)) == 1
+        pair.stop()
+        assert pair.returncodes["B"] == 0, pair.log("B")
+        assert "Traceback" not in pair.log("B")
 
 
 def test_both_sweepers_post_one_expired_per_card(shared_db: dict[str, str], tmp_path: Path) -> None:

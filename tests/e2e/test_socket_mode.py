@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from conftest import ALICE, BOB, CHANNEL, launch_app_process, process_env
 from cryptography.fernet import Fernet
+from replicas import replica_database
 
 from bot.app import Runtime, create_app
 from bot.config import load_config
@@ -333,3 +337,59 @@ def test_an_app_home_event_and_its_redeliveries_publish_the_home_once(world: Wor
     world.settle()  # the publishing runs after the ack: let it end
     assert len(world.slack.homes(ALICE)) == 1
     assert len(world.slack.calls("views.publish")) == 1
+
+
+def test_two_processes_on_postgresql_card_by_one_click_and_redelivery_by_the_other(
+    world: World, tmp_path: Path, pg_url: str
+) -> None:
+    """Two real ``delete-org-bot`` processes (instances A and B) in Socket Mode on one
+    PostgreSQL database, as on two hosts: the card is posted by A, Slack sends the click to
+    B (the newest connection) → one DELETE; the command redelivered to B and the click
+    redelivered to A are each recognised from the shared envelope record: no second card, no
+    second DELETE, no "already" message. Both exit 0 on SIGTERM."""
+    env = {
+        **process_env(world.slack, world.coveo, tmp_path),
+        **world.environ,
+        **replica_database("postgresql", tmp_path, pg_url=pg_url),
+    }
+    env.pop("SLACK_SIGNING_SECRET")  # not needed in Socket Mode
+    for name in PROXY_VARIABLES:
+        env.pop(name, None)
+    logs = {name: tmp_path / f"socket-{name}.log" for name in ("A", "B")}
+    procs: dict[str, subprocess.Popen[str]] = {}
+    try:
+        procs["A"], _ = launch_app_process(env, log=logs["A"])
+        world.socket.wait_for_connection(1, timeout=15)
+        world.link()  # on A: the only connection
+        world.slack.wait_for(
+            lambda: [e for e in world.slack.ephemerals(ALICE) if "Linked as" in e.text]
+        )
+        world.slack.send_command(ALICE, CHANNEL, ORG)
+        card = world.card()
+        command = world.last_envelope("slash_commands")
+        procs["B"], _ = launch_app_process(env, log=logs["B"])
+        world.socket.wait_for_connection(2, timeout=15)
+        world.socket.redeliver(command["envelope_id"], connection=2)
+        ack = world.click(ACTION_CONFIRM)
+        assert ack.connection == 2  # B
+        click = world.last_envelope("interactive")
+        assert "204 No Content" in world.outcome()
+        again = world.socket.redeliver(click["envelope_id"], connection=1)
+        assert isinstance(again, Ack) and again.connection == 1  # A
+        time.sleep(1.0)  # time for a second DELETE or message, were one coming
+        assert len(world.coveo.deletes(ORG)) == 1
+        assert [m.ts for m in world.cards()] == [card.ts]
+        assert len(world.slack.thread(CHANNEL, card.ts)) == 1
+        texts = [e.text for e in world.slack.ephemerals(ALICE)]
+        assert not [t for t in texts if "no second card" in t or "already" in t], texts
+        with psycopg.connect(pg_url) as conn:
+            live = conn.execute("SELECT id FROM instances WHERE stopped_at IS NULL").fetchall()
+        assert len(live) == 2  # two instance ids
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            proc.wait(timeout=30)
+    for name, proc in procs.items():
+        assert proc.returncode == 0, logs[name].read_text()
+        assert "Traceback" not in logs[name].read_text()

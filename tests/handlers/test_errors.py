@@ -30,9 +30,16 @@ class RecordingWebhook:
             StoreUnavailable("PostgreSQL at postgresql://bot:***@db/delorg is unreachable"),
             DATABASE_UNAVAILABLE,
         ),
+        (
+            errors.OutcomeNotRecorded("acmeprod1", "Coveo answered HTTP 204"),
+            "delete-org-bot cannot reach its database, so the outcome of deleting `acmeprod1`"
+            " is not recorded yet (Coveo answered HTTP 204). Nothing more is sent to Coveo:"
+            " once the database is back, the app reads the organization and posts the outcome"
+            " in the card's thread.",
+        ),
         (RuntimeError("boom"), INTERNAL_ERROR),
     ],
-    ids=["database-unreachable", "anything-else"],
+    ids=["database-unreachable", "outcome-not-recorded", "anything-else"],
 )
 def test_the_user_is_told_whether_the_database_is_unreachable(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, error: Exception, text: str
@@ -43,3 +50,23 @@ def test_the_user_is_told_whether_the_database_is_unreachable(
     assert [sent["text"] for sent in RecordingWebhook.sent] == [text]
     assert RecordingWebhook.sent[0]["response_type"] == "ephemeral"
     assert "unexpected error in a listener" in caplog.text  # logged, with its traceback
+
+
+def test_with_the_database_gone_the_user_is_told_directly_without_waiting_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The response_url budget lives in the database that failed: reading it would wait for
+    the pool's timeout again before the fallback post."""
+
+    class NoDelivery:
+        def private(self, **kwargs: Any) -> None:
+            raise AssertionError("the budget in the unreachable database was consulted")
+
+    RecordingWebhook.sent = []
+    monkeypatch.setattr(errors, "WebhookClient", RecordingWebhook)
+    for error in (
+        StoreUnavailable("PostgreSQL at postgresql://bot:***@db/delorg is unreachable"),
+        errors.OutcomeNotRecorded("acmeprod1", "no answer from Coveo"),
+    ):
+        errors.report_unexpected(error, {"response_url": HOOK}, NoDelivery())  # type: ignore[arg-type]
+    assert len(RecordingWebhook.sent) == 2

@@ -21,7 +21,8 @@ from handlers.commands import CommandListeners
 from handlers.deletion import DeletionFlow
 from handlers.delivery import Delivery
 from handlers.deps import Actor, Deps
-from storage import Store
+from handlers.errors import OutcomeNotRecorded
+from storage import Store, StoreUnavailable
 
 ORG = {
     "id": "acmeprod1",
@@ -130,6 +131,30 @@ def test_confirm_just_before_deadline_deletes_once(
     assert coveo_calls[1].headers["authorization"] == "Bearer tok-1"
     final = deps.store.get_request(request.id)
     assert final is not None and final.state == "deleted" and final.http_status == 204
+
+
+def test_an_outcome_the_database_cannot_take_is_never_reported_as_nothing_deleted(
+    deps: Deps, coveo_calls: list[httpx.Request], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = DeletionFlow(deps)
+    with freeze_time(T0):
+        _link(deps.store)
+        flow.request(ALICE, OrgRef("acmeprod1"))
+    request = deps.store.live_request_for_org("acmeprod1", "us")
+    assert request is not None
+
+    def database_gone(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable("PostgreSQL at postgresql://bot:***@db/delorg is unreachable")
+
+    monkeypatch.setattr(deps.store, "finish", database_gone)
+    with freeze_time(T0), pytest.raises(OutcomeNotRecorded) as caught:
+        flow.confirm(ALICE, request.id, "1700000000.000100")
+    assert caught.value.answer == "Coveo answered HTTP 204"
+    assert isinstance(caught.value.__cause__, StoreUnavailable)
+    assert [c.method for c in coveo_calls] == ["GET", "DELETE"]
+    # left for recovery (no longer in flight), which reads the organization: no second DELETE
+    left = deps.store.get_request(request.id)
+    assert left is not None and left.state == "deleting" and request.id not in deps.inflight
 
 
 def test_sweeper_pass_expires_only_due_cards(deps: Deps) -> None:
