@@ -44,7 +44,7 @@ from handlers.groups import GroupDirectory
 from handlers.home import HomePublisher
 from handlers.oauth_callback import OAuthCallback
 from handlers.tokens import Tokens
-from storage import StorageError, open_store
+from storage import StorageError, StoreUnavailable, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,8 @@ class Runtime:
     def close(self, drain_timeout: float = DRAIN_SECONDS) -> None:
         """Graceful stop (call after the server stopped taking requests): let running
         listeners and in-flight deletions finish (up to ``drain_timeout`` seconds), flush due
-        outbox items, mark this process stopped, close HTTP and SQLite."""
+        outbox items, mark this process stopped, close HTTP and the store. The database
+        unreachable meanwhile is logged (what it leaves undone), never raised."""
         self.sweeper.stop()
         self.urgent.shutdown(wait=True, cancel_futures=False)
         drained = threading.Thread(
@@ -105,11 +106,31 @@ class Runtime:
                 extra=log_fields("shutdown_gave_up"),
             )
         try:
-            self.flow.outbox.deliver_due()
+            self._settle_with_store()
+        except StoreUnavailable as error:
+            logger.warning(
+                "shutdown: the database is unreachable (%s); due outbox items stay queued and"
+                " this process is not marked stopped: another replica settles its work after"
+                " its heartbeat window, or this one at its next start",
+                error,
+                extra=log_fields("shutdown_store_unavailable"),
+            )
         finally:
-            self.deps.store.stop_instance(self.deps.instance_id, self.deps.clock())
             self.http.close()
             self.deps.store.close()
+
+    def _settle_with_store(self) -> None:
+        """Flush due outbox items, then mark this process stopped (also when the flush failed
+        otherwise). With the database unreachable (``StoreUnavailable``) the mark is not
+        tried: it would wait for the database a second time, past a deploy's grace period."""
+        try:
+            self.flow.outbox.deliver_due()
+        except StoreUnavailable:
+            raise
+        except BaseException:
+            self.deps.store.stop_instance(self.deps.instance_id, self.deps.clock())
+            raise
+        self.deps.store.stop_instance(self.deps.instance_id, self.deps.clock())
 
 
 def make_slack_client(config: Config, *, observer: RetryHandler | None = None) -> WebClient:

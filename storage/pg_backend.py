@@ -194,7 +194,8 @@ class PostgresBackend:
     def schema_steps(self, timeout: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """``(applied, pending)`` migration step names (``storage.pg_migrations``), read over
         a fresh connection (not a pooled one) that may take ``timeout`` seconds to connect
-        and to answer.
+        and to answer (rounded up to whole seconds; connecting waits at least 2 s, libpq's
+        minimum ``connect_timeout``: postgresql.org/docs/current/libpq-connect.html).
 
         Raises:
             StoreUnavailable: the server cannot be reached in time, refused the login, or

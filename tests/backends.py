@@ -33,3 +33,17 @@ def raw_write(location: Path | str, sql: str, params: tuple[Any, ...] = ()) -> N
     with closing(sqlite3.connect(location)) as conn:
         conn.execute(sql, params)
         conn.commit()
+
+
+def column_names(location: Path | str, table: str) -> list[str]:
+    """The columns of ``table`` in their order (the order of ``SELECT *``)."""
+    if is_postgres(location):
+        rows = raw_rows(
+            location,
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+    else:
+        rows = [(row[1],) for row in raw_rows(location, f"PRAGMA table_info({table})")]
+    return [str(name) for (name,) in rows]

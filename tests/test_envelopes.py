@@ -1,11 +1,10 @@
 """The Socket Mode envelope record (``storage.envelopes``) and the ack Bolt would send
-(``bot.socket_mode.ack_for``): real SQLite files, no network."""
+(``bot.socket_mode.ack_for``): each storage test on a real SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,15 +22,26 @@ from bot.crypto import DecryptionError, TokenCipher
 from bot.socket_mode import NO_ACK, OnceSocketModeHandler, ack_for
 from storage import Store
 from storage.envelopes import ENVELOPE_KEEP, EnvelopeClaim
+from tests.backends import raw_rows
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
-def _rows(path: Path) -> list[tuple[str, str | None]]:
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(
-            "SELECT envelope_id, ack_encrypted FROM socket_envelopes ORDER BY rowid"
-        ).fetchall()
+@pytest.fixture
+def store_target(both_backends: Path | str) -> Path | str:
+    return both_backends
+
+
+def _rows(location: Path | str) -> list[tuple[str, str | None]]:
+    """``(envelope_id, ack_encrypted)`` of every remembered envelope, oldest first."""
+    return [
+        (str(envelope_id), ack)
+        for envelope_id, ack in raw_rows(
+            location,
+            "SELECT envelope_id, ack_encrypted FROM socket_envelopes"
+            " ORDER BY received_at, envelope_id",
+        )
+    ]
 
 
 def test_the_first_delivery_is_taken_and_a_redelivery_gets_its_recorded_ack(store: Store) -> None:
@@ -52,15 +62,15 @@ def test_an_ack_without_payload_is_recorded_as_such(store: Store) -> None:
     assert claim == EnvelopeClaim(first=False, acked=True, ack_payload=None)
 
 
-def test_the_ack_is_stored_encrypted(store: Store) -> None:
+def test_the_ack_is_stored_encrypted(store: Store, store_target: Path | str) -> None:
     store.claim_envelope("e1", kind="slash_commands", instance_id="a", now=T0)
     store.record_envelope_ack("e1", {"text": "Linked as alice@example.com"}, T0)
-    [(_, stored)] = _rows(store.path)
+    [(_, stored)] = _rows(store_target)
     assert stored is not None and "alice" not in stored
 
 
-def test_an_ack_no_key_reads_raises_decryption_error(tmp_path: Path) -> None:
-    path = tmp_path / "keys.db"
+def test_an_ack_no_key_reads_raises_decryption_error(store_target: Path | str) -> None:
+    path = store_target
     first = Store(path, TokenCipher([Fernet.generate_key().decode()]))
     first.claim_envelope("e1", kind="slash_commands", instance_id="a", now=T0)
     first.record_envelope_ack("e1", {"text": "hi"}, T0)
@@ -73,25 +83,29 @@ def test_an_ack_no_key_reads_raises_decryption_error(tmp_path: Path) -> None:
         other.close()
 
 
-def test_envelopes_expire_after_an_hour(store: Store) -> None:
+def test_envelopes_expire_after_an_hour(store: Store, store_target: Path | str) -> None:
     store.claim_envelope("old", kind="interactive", instance_id="a", now=T0)
     later = T0 + ENVELOPE_KEEP + timedelta(seconds=1)
     store.claim_envelope("new", kind="interactive", instance_id="a", now=later)
-    assert [row[0] for row in _rows(store.path)] == ["new"]
+    assert [row[0] for row in _rows(store_target)] == ["new"]
     assert store.claim_envelope("old", kind="interactive", instance_id="a", now=later).first
 
 
-def test_at_most_max_envelopes_are_kept(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_at_most_max_envelopes_are_kept(
+    store: Store, store_target: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(envelopes, "MAX_ENVELOPES", 3)
     for number in range(5):
         store.claim_envelope(f"e{number}", kind="interactive", instance_id="a", now=T0)
-    assert [row[0] for row in _rows(store.path)] == ["e2", "e3", "e4"]
+    assert [row[0] for row in _rows(store_target)] == ["e2", "e3", "e4"]
 
 
-def test_two_stores_on_one_file_take_an_envelope_once(tmp_path: Path, cipher: TokenCipher) -> None:
-    """Two processes' stores (each with its own connections), many threads each, one envelope:
-    exactly one caller is first."""
-    path = tmp_path / "shared.db"
+def test_two_stores_on_one_database_take_an_envelope_once(
+    store_target: Path | str, cipher: TokenCipher
+) -> None:
+    """Two processes' stores (each with its own connections: two replicas' pools on
+    PostgreSQL), many threads each, one envelope: exactly one caller is first."""
+    path = store_target
     stores = [Store(path, cipher), Store(path, cipher)]
     results: list[bool] = []
     lock = threading.Lock()
@@ -111,6 +125,46 @@ def test_two_stores_on_one_file_take_an_envelope_once(tmp_path: Path, cipher: To
     for store in stores:
         store.close()
     assert sorted(results) == [False] * 15 + [True]
+
+
+def test_racing_claims_of_many_envelopes_keep_the_cap_and_never_fail(
+    store_target: Path | str, cipher: TokenCipher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas, 12 threads each taking distinct envelopes at once (each at its own time,
+    so their purges overlap): every claim succeeds (no deadlock between the purges), each is
+    first, and the cap holds once they are done."""
+    monkeypatch.setattr(envelopes, "MAX_ENVELOPES", 3)
+    stores = [Store(store_target, cipher), Store(store_target, cipher)]
+    for number in range(6):
+        stores[0].claim_envelope(f"old{number}", kind="interactive", instance_id="a", now=T0)
+    errors: list[BaseException] = []
+    results: list[bool] = []
+    lock = threading.Lock()
+    start = threading.Barrier(12)
+
+    def claim(index: int) -> None:
+        start.wait()
+        at = T0 + timedelta(seconds=index)
+        try:
+            for round_ in range(5):
+                claimed = stores[index % 2].claim_envelope(
+                    f"e{index}-{round_}", kind="interactive", instance_id="x", now=at
+                )
+                with lock:
+                    results.append(claimed.first)
+        except BaseException as error:  # asserted on below
+            errors.append(error)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for store in stores:
+        store.close()
+    assert [repr(error) for error in errors] == []
+    assert results == [True] * 60
+    assert len(_rows(store_target)) == 3
 
 
 @pytest.mark.parametrize(

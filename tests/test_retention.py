@@ -1,11 +1,11 @@
 """DELETE_ORG_RESPONSE_URL_RETENTION: finished requests' encrypted response URLs are cleared
-after the retention (default one day) by the sweeper; live ones never; audit rows never."""
+after the retention (default one day) by the sweeper; live ones never; audit rows never. The
+storage tests run on a real SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
+import threading
 from collections.abc import Callable
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from bot.cli import main
 from bot.clock import utcnow
 from bot.config import DEFAULT_RESPONSE_URL_RETENTION, ConfigError, load_config
 from bot.coveo import CoveoClient
+from bot.crypto import TokenCipher
 from bot.sweeper import RETENTION_EVERY_SECONDS, Sweeper
 from handlers.deletion import DeletionFlow
 from handlers.delivery import Delivery
@@ -37,11 +38,17 @@ from storage import (
     DeletionRequest,
     Store,
 )
+from tests.backends import column_names, raw_rows
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 URL = "https://hooks.slack.com/commands/T0RETAIN001/111/retained-secret-path"
 ALICE, BOB = "U0ALICE0001", "U0BOB000001"
+
+
+@pytest.fixture
+def store_target(both_backends: Path | str) -> Path | str:
+    return both_backends
 
 
 def _request(store: Store, org_id: str, now: datetime) -> DeletionRequest:
@@ -103,12 +110,9 @@ def _in_every_state(store: Store, now: datetime) -> dict[str, str]:
     return ids
 
 
-def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def test_only_finished_requests_past_the_cutoff_lose_their_url(store: Store) -> None:
+def test_only_finished_requests_past_the_cutoff_lose_their_url(
+    store: Store, store_target: Path | str
+) -> None:
     old = _in_every_state(store, T0)
     _request(store, "orgfresh", T0 + DAY)
     fresh = store.cancel(
@@ -117,8 +121,8 @@ def test_only_finished_requests_past_the_cutoff_lose_their_url(store: Store) -> 
         T0 + DAY,
     )
     assert fresh is not None
-    before = _rows(store.path, "SELECT * FROM deletion_requests ORDER BY id")
-    audit_before = _rows(store.path, "SELECT * FROM audit_events ORDER BY id")
+    before = raw_rows(store_target, "SELECT * FROM deletion_requests ORDER BY id")
+    audit_before = raw_rows(store_target, "SELECT * FROM audit_events ORDER BY id")
 
     assert store.forget_response_urls(T0 + timedelta(hours=12)) == 6
 
@@ -129,23 +133,58 @@ def test_only_finished_requests_past_the_cutoff_lose_their_url(store: Store) -> 
         assert (kept.response_url == URL) is live, state
     assert store.get_request(fresh.id).response_url == URL  # type: ignore[union-attr]
     # Nothing else changed: the same rows but for that one column; the audit table untouched.
-    after = _rows(store.path, "SELECT * FROM deletion_requests ORDER BY id")
-    names = [row[1] for row in _rows(store.path, "PRAGMA table_info(deletion_requests)")]
-    column = names.index("response_url_encrypted")
+    after = raw_rows(store_target, "SELECT * FROM deletion_requests ORDER BY id")
+    column = column_names(store_target, "deletion_requests").index("response_url_encrypted")
     strip = [row[:column] + row[column + 1 :] for row in before]
     assert [row[:column] + row[column + 1 :] for row in after] == strip
-    assert _rows(store.path, "SELECT * FROM audit_events ORDER BY id") == audit_before
+    assert raw_rows(store_target, "SELECT * FROM audit_events ORDER BY id") == audit_before
     assert store.forget_response_urls(T0 + timedelta(hours=12)) == 0
 
 
-def test_a_backlog_is_cleared_in_batches(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_backlog_is_cleared_in_batches(
+    store: Store, store_target: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("storage.retention.RETENTION_BATCH", 2)
     for n in range(5):
         request = _request(store, f"orgbatch{n}", T0)
         store.cancel(request.id, ALICE, T0)
     assert store.forget_response_urls(T0 + DAY) == 5
-    assert _rows(
-        store.path,
+    assert raw_rows(
+        store_target,
+        "SELECT count(*) FROM deletion_requests WHERE response_url_encrypted IS NOT NULL",
+    ) == [(0,)]
+
+
+def test_two_replicas_clearing_at_once_count_each_url_once(
+    store: Store, store_target: Path | str, cipher: TokenCipher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both replicas' sweepers clear the same backlog at the same moment (two stores: two
+    connection pools on PostgreSQL): every URL is cleared, and counted by one of them only."""
+    monkeypatch.setattr("storage.retention.RETENTION_BATCH", 5)
+    for n in range(60):
+        store.cancel(_request(store, f"orgrace{n}", T0).id, ALICE, T0)
+    replicas = [store, Store(store_target, cipher)]
+    start = threading.Barrier(len(replicas))
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def clear(replica: Store) -> None:
+        start.wait()
+        try:
+            counts.append(replica.forget_response_urls(T0 + DAY))
+        except BaseException as error:  # asserted on below
+            errors.append(error)
+
+    threads = [threading.Thread(target=clear, args=(replica,)) for replica in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    replicas[1].close()
+    assert [repr(error) for error in errors] == []
+    assert sum(counts) == 60
+    assert raw_rows(
+        store_target,
         "SELECT count(*) FROM deletion_requests WHERE response_url_encrypted IS NOT NULL",
     ) == [(0,)]
 
@@ -180,7 +219,7 @@ def _flow(store: Store, retention: int | None) -> DeletionFlow:
 
 
 def test_the_sweeper_clears_after_the_retention_and_audit_verify_still_passes(
-    store: Store, tmp_path: Path
+    store: Store, store_target: Path | str
 ) -> None:
     flow = _flow(store, DEFAULT_RESPONSE_URL_RETENTION)
     with freeze_time(T0):
@@ -201,7 +240,7 @@ def test_the_sweeper_clears_after_the_retention_and_audit_verify_still_passes(
         frozen.tick(1)
         sweeper.run_once()
         assert store.get_request(late.id).response_url is None  # type: ignore[union-attr]
-    assert main(["audit", "verify", "--db", str(store.path)], environ={}) == 0
+    assert main(["audit", "verify", "--db", str(store_target)], environ={}) == 0
 
 
 def test_retention_off_keeps_every_url(store: Store) -> None:

@@ -1,5 +1,5 @@
 """Start-up checks: Slack unreachable or refusing the token, port taken, PostgreSQL unreachable
-or newer than the code; nothing created."""
+or newer than the code; nothing created. And the graceful stop with PostgreSQL gone."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import pytest
 from conftest import SIGNING_SECRET
 from cryptography.fernet import Fernet
 
+from bot.app import create_app
 from bot.cli import main
+from bot.config import load_config
 from bot.crypto import TokenCipher
 from bot.emulator.slack import FakeSlack
-from storage import open_store
+from storage import open_store, pg_backend
+from tests.pg import PgCluster
 
 
 def _environ(tmp_path: Path, api_url: str, **extra: str) -> dict[str, str]:
@@ -127,3 +130,47 @@ def test_a_bad_database_url_option_is_a_clear_start_up_error(
     problem = next(line for line in err.splitlines() if "cannot start" in line)
     assert "cannot use PostgreSQL at" in problem and "sslmod" in problem
     assert "Traceback" not in err
+
+
+def test_a_graceful_stop_with_postgresql_gone_logs_it_and_closes_everything(
+    tmp_path: Path,
+    pg_cluster: PgCluster,
+    pg_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SIGTERM while the database is unreachable: the outbox flush and the "stopped" mark
+    cannot be written; that is logged with what it means (another replica settles this one's
+    work after its heartbeat window), not raised as a traceback, the store waits for the
+    database once (not once per step: a deploy's grace period is short), and the HTTP client
+    and the store are still closed."""
+    monkeypatch.setattr(pg_backend, "POOL_WAIT_SECONDS", 1.0)  # fail fast while it is gone
+    with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
+        environ = _environ(
+            tmp_path,
+            slack.api_url,
+            DELETE_ORG_DB="",
+            DELETE_ORG_DATABASE_URL=pg_url,
+            DELETE_ORG_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        )
+        runtime = create_app(load_config(environ))
+        runtime.start(upkeep=False)
+        waits: list[object] = []
+        store = runtime.deps.store
+        real_write = store._write
+
+        def counted_write() -> object:
+            waits.append(None)
+            return real_write()
+
+        monkeypatch.setattr(store, "_write", counted_write)
+        name = pg_url.rsplit("/", 1)[1]
+        with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        with caplog.at_level(logging.WARNING, logger="bot.app"):
+            runtime.close()
+    assert "shutdown: the database is unreachable" in caplog.text
+    assert "heartbeat" in caplog.text
+    assert len(waits) <= 1  # the outbox claim; no second wait for the "stopped" mark
+    assert store._backend.pool.closed  # type: ignore[attr-defined]
+    assert runtime.http.is_closed
