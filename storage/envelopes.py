@@ -12,8 +12,8 @@ transaction, then inserts nothing). The ack that caller sent is stored encrypted
 answer without the work being done again.
 
 Bounded and expiring: rows older than :data:`ENVELOPE_KEEP` are purged, and at most
-:data:`MAX_ENVELOPES` are kept (the oldest by ``received_at``, then ``envelope_id``, go first),
-both in the write that takes a new one.
+:data:`MAX_ENVELOPES` are kept (the oldest by ``received_at`` go first; rows received in the
+very microsecond of the cut-off row are kept with it), both in the write that takes a new one.
 """
 
 from __future__ import annotations
@@ -73,11 +73,12 @@ class EnvelopeStore(StoreBase):
                 [envelope_id, to_iso(now), instance_id, kind],
             )
             if cursor.rowcount == 1:
-                # Everything before the MAX_ENVELOPES-th newest (nothing while fewer).
+                # Everything received before the MAX_ENVELOPES-th newest (nothing while fewer):
+                # the sub-select walks the received_at index only (a sort by a second column
+                # took 70 ms a claim at 50,000 rows; this takes 2-3 ms).
                 db.execute(
-                    "DELETE FROM socket_envelopes WHERE (received_at, envelope_id) <"
-                    " (SELECT received_at, envelope_id FROM socket_envelopes"
-                    " ORDER BY received_at DESC, envelope_id DESC LIMIT 1 OFFSET ?)",
+                    "DELETE FROM socket_envelopes WHERE received_at < (SELECT received_at"
+                    " FROM socket_envelopes ORDER BY received_at DESC LIMIT 1 OFFSET ?)",
                     [MAX_ENVELOPES - 1],
                 )
                 return EnvelopeClaim(first=True)

@@ -96,8 +96,22 @@ def test_at_most_max_envelopes_are_kept(
 ) -> None:
     monkeypatch.setattr(envelopes, "MAX_ENVELOPES", 3)
     for number in range(5):
-        store.claim_envelope(f"e{number}", kind="interactive", instance_id="a", now=T0)
+        at = T0 + timedelta(microseconds=number)
+        store.claim_envelope(f"e{number}", kind="interactive", instance_id="a", now=at)
     assert [row[0] for row in _rows(store_target)] == ["e2", "e3", "e4"]
+
+
+def test_envelopes_of_the_cut_off_microsecond_are_kept_together(
+    store: Store, store_target: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap cuts by receipt time only: rows sharing the cut-off row's microsecond stay
+    (a bounded overshoot), older ones go."""
+    monkeypatch.setattr(envelopes, "MAX_ENVELOPES", 2)
+    store.claim_envelope("older", kind="interactive", instance_id="a", now=T0)
+    for name in ("same-a", "same-b", "same-c"):
+        at = T0 + timedelta(microseconds=1)
+        store.claim_envelope(name, kind="interactive", instance_id="a", now=at)
+    assert sorted(row[0] for row in _rows(store_target)) == ["same-a", "same-b", "same-c"]
 
 
 def test_two_stores_on_one_database_take_an_envelope_once(
@@ -130,8 +144,8 @@ def test_two_stores_on_one_database_take_an_envelope_once(
 def test_racing_claims_of_many_envelopes_keep_the_cap_and_never_fail(
     store_target: Path | str, cipher: TokenCipher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two replicas, 12 threads each taking distinct envelopes at once (each at its own time,
-    so their purges overlap): every claim succeeds (no deadlock between the purges), each is
+    """Two replicas, 12 threads each taking distinct envelopes at once (each claim at its own
+    time, so their purges overlap): every claim succeeds (no deadlock between the purges), each is
     first, and the cap holds once they are done."""
     monkeypatch.setattr(envelopes, "MAX_ENVELOPES", 3)
     stores = [Store(store_target, cipher), Store(store_target, cipher)]
@@ -144,9 +158,9 @@ def test_racing_claims_of_many_envelopes_keep_the_cap_and_never_fail(
 
     def claim(index: int) -> None:
         start.wait()
-        at = T0 + timedelta(seconds=index)
         try:
             for round_ in range(5):
+                at = T0 + timedelta(seconds=index, microseconds=round_)
                 claimed = stores[index % 2].claim_envelope(
                     f"e{index}-{round_}", kind="interactive", instance_id="x", now=at
                 )
