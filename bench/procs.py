@@ -4,7 +4,11 @@
 linked directly through the Store API) and fresh fake organizations on demand. `ServerProcess`
 runs a server (the real app or the baseline) as a child process on a free loopback port,
 measures its start-up to ``GET /healthz``, reads its RSS from ``/proc`` and stops it with
-SIGTERM.
+SIGTERM. `Front` is several such servers behind one round-robin proxy process (two replicas
+on one PostgreSQL database), used by the bench exactly like one `ServerProcess`.
+
+A database *location* is a SQLite file (a ``Path``) or a PostgreSQL URL (a ``str``), as
+``storage.open_store`` takes it.
 """
 
 from __future__ import annotations
@@ -102,13 +106,13 @@ class World:
             ids.append(org_id)
         return ids
 
-    def open_store(self, db_path: Path) -> Store:
-        """The Store API on the app's database file (same encryption key as the app)."""
-        return Store(db_path, self.cipher)
+    def open_store(self, location: Path | str) -> Store:
+        """The Store API on the app's database (same encryption key as the app)."""
+        return Store(location, self.cipher)
 
-    def link_all(self, db_path: Path) -> None:
+    def link_all(self, location: Path | str) -> None:
         """Link every bench user's token directly through ``Store.save_link``."""
-        store = self.open_store(db_path)
+        store = self.open_store(location)
         try:
             now = utcnow()
             for i, user in enumerate(self.users):
@@ -125,8 +129,9 @@ class World:
         finally:
             store.close()
 
-    def app_env(self, db_path: Path, port: int) -> dict[str, str]:
-        """Environment of the real app pointed at the fakes, serving on 127.0.0.1:``port``."""
+    def app_env(self, location: Path | str, port: int) -> dict[str, str]:
+        """Environment of the real app pointed at the fakes and at the database ``location``,
+        serving on 127.0.0.1:``port``."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DELETE_ORG_"))}
         env.update(
             {
@@ -134,7 +139,11 @@ class World:
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": self.slack.api_url,
                 "COVEO_PLATFORM_URL": self.coveo.url,
-                "DELETE_ORG_DB": str(db_path),
+                **(
+                    {"DELETE_ORG_DATABASE_URL": location, "DELETE_ORG_DB": ""}
+                    if isinstance(location, str)
+                    else {"DELETE_ORG_DB": str(location)}
+                ),
                 "DELETE_ORG_ENCRYPTION_KEY": self.key,
                 "DELETE_ORG_CONFIRM_TIMEOUT": "1800",
                 "DELETE_ORG_SWEEP_INTERVAL": "5",
@@ -188,6 +197,7 @@ class ServerProcess:
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup: float | None = None
+        self._spawned = 0.0
 
     @property
     def pid(self) -> int:
@@ -197,24 +207,37 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> float:
         """Start the process; return seconds from spawn until ``/healthz`` answered 200."""
+        self.spawn()
+        return self.ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (see :meth:`ready`)."""
         log = self.log_path.open("ab")
-        started = time.monotonic()
+        self._spawned = time.monotonic()
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - argv is built by the bench itself
                 self.argv, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
             )
         finally:
             log.close()
-        deadline = started + timeout
+
+    def ready(self, timeout: float = 30.0) -> float:
+        """Wait until the spawned process answers ``/healthz`` with 200; seconds since spawn."""
+        assert self.proc is not None, "spawn() first"
+        deadline = self._spawned + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited early; see {self.log_path}")
             if self._healthy():
-                self.startup = time.monotonic() - started
+                self.startup = time.monotonic() - self._spawned
                 return self.startup
             time.sleep(0.005)
         self.stop()
         raise RuntimeError(f"{self.name} did not answer /healthz within {timeout} s")
+
+    def exited(self) -> bool:
+        """True once the started process has exited."""
+        return self.proc is not None and self.proc.poll() is not None
 
     def _healthy(self) -> bool:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1.0)
@@ -246,6 +269,11 @@ class ServerProcess:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def terminate(self) -> None:
+        """Send SIGTERM (if running) without waiting; :meth:`stop` then waits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` s (the app finishes in-flight work), then SIGKILL."""
         if self.proc is None or self.proc.poll() is not None:
@@ -272,9 +300,12 @@ class ServerProcess:
         return [f"{count} x {message}" for message, count in counter.most_common(limit)]
 
 
-def bench_server(name: str, env: dict[str, str], workdir: Path) -> ServerProcess:
-    """``python -m bench.serve app|baseline`` as a ServerProcess."""
-    return ServerProcess(name, [sys.executable, "-m", "bench.serve", name], env, workdir)
+def bench_server(
+    kind: str, env: dict[str, str], workdir: Path, *, name: str | None = None
+) -> ServerProcess:
+    """``python -m bench.serve app|baseline`` as a ServerProcess named ``name`` (its log is
+    ``<workdir>/<name>.log``; default: ``kind``)."""
+    return ServerProcess(name or kind, [sys.executable, "-m", "bench.serve", kind], env, workdir)
 
 
 def console_script_app(env: dict[str, str], workdir: Path) -> ServerProcess:
@@ -282,3 +313,92 @@ def console_script_app(env: dict[str, str], workdir: Path) -> ServerProcess:
     script = Path(sys.executable).parent / "delete-org-bot"
     argv = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
     return ServerProcess("delete-org-bot", argv, env, workdir)
+
+
+class Front:
+    """``members`` (servers of one kind, e.g. two app replicas on one PostgreSQL database)
+    behind one round-robin proxy process (``python -m bench.serve proxy``) on ``port``.
+
+    Used like one ServerProcess: requests go to ``port``; CPU seconds and ``/proc`` status
+    figures are the members' sums (not the proxy's); it has exited when any member has.
+    """
+
+    def __init__(self, name: str, members: list[ServerProcess], port: int, workdir: Path) -> None:
+        self.name = name
+        self.members = members
+        env = dict(members[0].env)
+        env["PORT"] = str(port)
+        env["BENCH_UPSTREAMS"] = ",".join(f"http://127.0.0.1:{m.port}" for m in members)
+        self.proxy = ServerProcess(
+            f"{name}-proxy", [sys.executable, "-m", "bench.serve", "proxy"], env, workdir
+        )
+        self.port = port
+        self.log_path = members[0].log_path
+
+    @property
+    def pid(self) -> str:
+        """The members' pids, comma-separated."""
+        return ",".join(str(m.pid) for m in self.members)
+
+    def start(self, timeout: float = 30.0) -> float:
+        """Start every member (at once), then the proxy; seconds until all answered
+        ``/healthz``."""
+        started = time.monotonic()
+        self.spawn()
+        self.ready(timeout)
+        return time.monotonic() - started
+
+    def spawn(self) -> None:
+        """Start every member without waiting (the proxy starts in :meth:`ready`)."""
+        for member in self.members:
+            member.spawn()
+
+    def ready(self, timeout: float = 30.0) -> float:
+        """Wait for every member, then start the proxy and wait for it."""
+        started = time.monotonic()
+        for member in self.members:
+            member.ready(timeout)
+        self.proxy.start(timeout)
+        return time.monotonic() - started
+
+    def terminate(self) -> None:
+        """SIGTERM to the proxy and every member, without waiting."""
+        self.proxy.terminate()
+        for member in self.members:
+            member.terminate()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the proxy, then every member (SIGTERM to all at once, then each waited for,
+        SIGKILL after ``timeout`` s)."""
+        self.proxy.stop(timeout)
+        for member in self.members:
+            member.terminate()
+        for member in self.members:
+            member.stop(timeout)
+
+    def exited(self) -> bool:
+        """True once any member (or the proxy) has exited."""
+        return self.proxy.exited() or any(m.exited() for m in self.members)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the members so far."""
+        return sum(m.cpu_seconds() for m in self.members)
+
+    def status(self) -> dict[str, int]:
+        """VmRSS, VmHWM (KiB) and Threads summed over the members."""
+        total: Counter[str] = Counter()
+        for member in self.members:
+            total.update(member.status())
+        return dict(total)
+
+    def log_problems(self, limit: int = 8) -> list[str]:
+        """The most frequent WARNING/ERROR lines of each member's log, named by member."""
+        return [
+            f"{member.name}: {line}"
+            for member in self.members
+            for line in member.log_problems(limit)
+        ]
+
+
+Server = ServerProcess | Front
+"""What the bench sends its load to."""

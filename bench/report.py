@@ -28,6 +28,8 @@ class Row:
     part: str
     metric: str
     load: str = ""
+    store: str = ""
+    """Which store the app ran on (``sqlite``, ``pg``, ``pg x2``), when the run compares them."""
     n: int | None = None
     errors: int | None = None
     p50: float | None = None
@@ -51,17 +53,17 @@ def latency_row(part: str, metric: str, load: str, seconds: Sequence[float], err
     """A row of p50/p95/p99/max (in ms) over ``seconds``."""
     ms = [s * 1000 for s in seconds]
     if not ms:
-        return Row(part, metric, load, 0, errors, notes=["no samples"])
+        return Row(part, metric, load, n=0, errors=errors, notes=["no samples"])
     return Row(
         part,
         metric,
         load,
-        len(ms),
-        errors,
-        percentile(ms, 50),
-        percentile(ms, 95),
-        percentile(ms, 99),
-        max(ms),
+        n=len(ms),
+        errors=errors,
+        p50=percentile(ms, 50),
+        p95=percentile(ms, 95),
+        p99=percentile(ms, 99),
+        max=max(ms),
     )
 
 
@@ -159,11 +161,19 @@ HEADERS = (
 )
 
 
+def where(row: Row) -> str:
+    """``part`` or ``part store``: how notes and the missed list name a row."""
+    return f"{row.part} {row.store}" if row.store else row.part
+
+
 def render(rows: Sequence[Row]) -> str:
-    """The table as aligned text (numbers right-aligned), notes listed under it."""
+    """The table as aligned text (numbers right-aligned), notes listed under it; a ``store``
+    column after ``part`` when some row names its store."""
+    stores = any(row.store for row in rows)
     cells = [
         [
             row.part,
+            *([row.store] if stores else []),
             row.metric,
             row.load,
             "" if row.n is None else str(row.n),
@@ -179,8 +189,9 @@ def render(rows: Sequence[Row]) -> str:
         ]
         for row in rows
     ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(HEADERS)]
-    left = {0, 1, 11, 12}
+    headers = [HEADERS[0], *(["store"] if stores else []), *HEADERS[1:]]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
+    left = {0, 1, 11, 12} if not stores else {0, 1, 2, 12, 13}
 
     def line(values: Sequence[str]) -> str:
         parts = [
@@ -188,9 +199,9 @@ def render(rows: Sequence[Row]) -> str:
         ]
         return " | ".join(parts).rstrip()
 
-    out = [line(HEADERS), "-+-".join("-" * w for w in widths)]
+    out = [line(headers), "-+-".join("-" * w for w in widths)]
     out.extend(line(c) for c in cells)
-    notes = [f"  [{row.part}] {row.metric} @ {row.load}: {n}" for row in rows for n in row.notes]
+    notes = [f"  [{where(row)}] {row.metric} @ {row.load}: {n}" for row in rows for n in row.notes]
     if notes:
         out.append("")
         out.append("notes:")

@@ -4,6 +4,9 @@
 (``bot.cli.main``, configured from the environment). ``python -m bench.serve baseline`` runs a
 minimal Bolt ``App`` whose slash command and button listeners only call ``ack()``, served by the
 same ``bot.server.make_http_server`` (waitress, same thread count), on ``HOST``/``PORT``.
+``python -m bench.serve proxy`` is the front of a two-replica run: ``bot.emulator.proxy``'s
+round-robin proxy on ``PORT`` before the base URLs in ``BENCH_UPSTREAMS`` (comma-separated),
+in its own process so that it shares no interpreter lock with the load generator.
 
 With ``BENCH_SAMPLE_FILE`` set, a daemon thread samples every thread's Python stack every few
 milliseconds, and the depth of the app's queues (Bolt's listener executor, waitress's task
@@ -68,12 +71,13 @@ class Sampler(threading.Thread):
         self.probes: dict[str, list[int]] = defaultdict(list)
         self._targets: dict[str, Any] = {}
         self._next_search = 0.0
+        self.pg_stats: dict[str, int] = {}
 
     def _find_targets(self) -> None:
         """Locate the objects whose queues are probed (once each; gc search is slow)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        wanted = {"executor", "waitress", "httpcore"}
+        wanted = {"executor", "waitress", "httpcore", "pg_pool"}
         if wanted <= set(self._targets):
             return
         now = time.monotonic()
@@ -91,6 +95,8 @@ class Sampler(threading.Thread):
                 self._targets["waitress"] = obj
             elif kind == "ConnectionPool" and type(obj).__module__.startswith("httpcore"):
                 self._targets["httpcore"] = obj
+            elif kind == "ConnectionPool" and type(obj).__module__.startswith("psycopg_pool"):
+                self._targets["pg_pool"] = obj
 
     def _probe(self) -> None:
         executor = self._targets.get("executor")
@@ -107,6 +113,14 @@ class Sampler(threading.Thread):
             queued = sum(1 for request in requests if request.is_queued())
             self.probes["httpx pool: requests waiting for a connection"].append(queued)
             self.probes["httpx pool: open connections"].append(len(pool.connections))
+        pg_pool = self._targets.get("pg_pool")
+        if pg_pool is not None:
+            stats = pg_pool.get_stats()
+            self.probes["pg pool: requests waiting for a connection"].append(
+                stats.get("requests_waiting", 0)
+            )
+            self.probes["pg pool: connections open"].append(stats.get("pool_size", 0))
+            self.pg_stats = stats
 
     def run(self) -> None:
         """Sample until stopped."""
@@ -153,6 +167,7 @@ class Sampler(threading.Thread):
             "stacks": {
                 group: counter.most_common(16) for group, counter in sorted(self.stacks.items())
             },
+            "pg_pool_totals": self.pg_stats,
             "probes": {
                 name: {
                     "max": max(values),
@@ -213,6 +228,33 @@ def run_baseline() -> int:
     return 0
 
 
+PROXY_BACKLOG = 1024
+"""Listen queue of the front: a burst of 200 connections must not overflow it (the kernel
+would make clients retry after about 1 s, a delay of the front, not of the app)."""
+
+
+def run_proxy() -> int:
+    """Serve the round-robin front on ``PORT`` before ``BENCH_UPSTREAMS`` until SIGTERM."""
+    from bot.emulator.proxy import RoundRobinProxy
+
+    upstreams = [url for url in os.environ["BENCH_UPSTREAMS"].split(",") if url]
+    proxy = RoundRobinProxy(
+        {f"r{i}": url for i, url in enumerate(upstreams)},
+        port=int(os.environ["PORT"]),
+        backlog=PROXY_BACKLOG,
+    )
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    signal.signal(signal.SIGINT, _raise_system_exit)
+    print(f"proxy on :{os.environ['PORT']} before {upstreams}", file=sys.stderr, flush=True)
+    try:
+        proxy.serve_forever()
+    except SystemExit:
+        pass
+    finally:
+        proxy.close()
+    return 0
+
+
 def apply_overrides() -> list[str]:
     """Diagnostic experiments only (the benchmark's ``--listener-workers``,
     ``--coveo-connections``, ``--http-threads`` and ``--switch-interval``): patch the product's
@@ -258,6 +300,15 @@ def apply_overrides() -> list[str]:
 
         Store._write = serialized_write  # type: ignore[method-assign,assignment]
         changed.append("Store._write serialized by an in-process lock")
+    pool = os.environ.get("BENCH_PG_POOL")
+    if pool:
+        from storage import pg_backend
+
+        pg_backend.POOL_MAX_CONNECTIONS = int(pool)
+        defaults = pg_backend.PostgresBackend.__init__.__kwdefaults__ or {}
+        defaults["max_connections"] = int(pool)
+        pg_backend.PostgresBackend.__init__.__kwdefaults__ = defaults
+        changed.append(f"storage.pg_backend.POOL_MAX_CONNECTIONS={pool}")
     if switch:
         sys.setswitchinterval(float(switch))
         changed.append(f"sys.setswitchinterval({switch})")
@@ -280,12 +331,14 @@ def watch_parent(interval: float = 0.5) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``app`` or ``baseline``; see the module docstring."""
+    """``app``, ``baseline`` or ``proxy``; see the module docstring."""
     args = sys.argv[1:] if argv is None else argv
-    if args not in (["app"], ["baseline"]):
-        print("usage: python -m bench.serve app|baseline", file=sys.stderr)
+    if args not in (["app"], ["baseline"], ["proxy"]):
+        print("usage: python -m bench.serve app|baseline|proxy", file=sys.stderr)
         return 2
     watch_parent()
+    if args == ["proxy"]:
+        return run_proxy()
     sample_file = os.environ.get("BENCH_SAMPLE_FILE")
     sampler = Sampler(sample_file) if sample_file else None
     if sampler is not None:

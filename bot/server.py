@@ -106,6 +106,9 @@ def make_http_server(
         ident="delete-org-bot",
         clear_untrusted_proxy_headers=True,
         max_request_body_size=MAX_BODY_BYTES,
+        # poll(), not waitress's default select(): select() fails on any descriptor above
+        # 1023, which a busy process reaches (sockets, Coveo and database connections).
+        asyncore_use_poll=True,
     )
 
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED_ROWS = (
@@ -98,3 +100,48 @@ def test_bench_audit_trail_verifies_and_exports_like_the_apps(tmp_path: Path) ->
     assert run.rows == 302 and run.peak_rss_kib > 0 and run.output_bytes > 0
     lines = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 303 and '"rule ""prod"", protected — ok"' in "\n".join(lines)
+
+
+def test_quick_benchmark_on_postgresql_with_two_replicas() -> None:
+    """The PostgreSQL path at a tiny load: two app replicas on one database behind the
+    round-robin front (parts 1 and 3), and the lookups with their EXPLAIN plans (part 5)."""
+    from bot.emulator.pgcluster import pg_bindir
+
+    returncode, out, err = _run_bench(
+        "--quick",
+        "--load",
+        "2",
+        "--backend",
+        "postgresql",
+        "--replicas",
+        "2",
+        "--parts",
+        "1,3,5",
+        timeout=100,
+    )
+    assert returncode == 0, err[-3000:]
+    if pg_bindir() is None:
+        assert "PostgreSQL parts skipped" in out and "apt-get install postgresql" in out
+        return
+    header = next(line for line in out.splitlines() if line.startswith("part |"))
+    assert header.split(" | ")[1].strip() == "store"
+    rows = [line for line in out.splitlines() if line[:1] in "135" and " | " in line]
+    stores = {(line[0], line.split(" | ")[1].strip()) for line in rows}
+    assert stores == {("1", "pg x2"), ("3", "pg x2"), ("5", "pg")}
+    assert "ack /delete-org <org-id>" in out and "DELETEs received by Coveo" in out
+    deletes = next(line for line in rows if "DELETEs received by Coveo" in line)
+    assert " 2.0 | " in deletes  # exactly one DELETE per confirmation across both replicas
+    assert "2 app processes after parts 1-3" in out
+    assert "EXPLAIN: " in out and "live_request_for_org" in out
+
+
+def test_postgresql_parts_are_skipped_with_a_clear_message_when_it_is_absent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bench.run
+
+    monkeypatch.setattr(bench.run, "start_cluster", lambda: None)
+    assert bench.run.main(["--backend", "postgresql", "--parts", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "PostgreSQL parts skipped" in out and "apt-get install postgresql" in out
+    assert not [line for line in out.splitlines() if line[:1] == "5" and " | " in line]

@@ -27,3 +27,32 @@ def test_socket_mode_server_serves_health_and_routes_but_no_slack_events() -> No
         assert httpx.post(f"{base}/slack/events", content=b"command=x").status_code == 404
     finally:
         server.stop()
+
+
+def test_the_server_keeps_serving_when_its_descriptors_pass_1024() -> None:
+    """A busy app holds many descriptors (a socket per request, Coveo and database
+    connections): waitress's default select() loop dies past descriptor 1023 ("filedescriptor
+    out of range in select()", seen in bench part 1 at 200 requests); its poll() loop does not."""
+    import os
+    import resource
+
+    import pytest
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 1300
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip(f"the descriptor limit ({hard}) is too low for this test")
+    if soft != resource.RLIM_INFINITY and soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        server = ServerThread(make_http_server(None, "127.0.0.1", 0)).start()
+        try:
+            for _ in range(3):
+                assert httpx.get(f"http://127.0.0.1:{server.port}/healthz").text == "ok"
+        finally:
+            server.stop()
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -2,31 +2,25 @@
 loopback HTTP: one at a time (crash and restart tests), or two replicas with their own instance
 ids on one shared database behind one address, as behind a load balancer.
 
-The address is :class:`RoundRobinProxy`, a tiny HTTP proxy on 127.0.0.1 that sends each
-request to the next replica in turn, or to the one a test names; Slack's requests reach the
-replicas only through it. The database every replica shares comes from
+The address is :class:`bot.emulator.proxy.RoundRobinProxy`, a tiny HTTP proxy on 127.0.0.1
+that sends each request to the next replica in turn, or to the one a test names; Slack's
+requests reach the replicas only through it. The database every replica shares comes from
 :func:`replica_database`, once per entry of :data:`BACKENDS`.
 """
 
 from __future__ import annotations
 
-import http.client
-import itertools
 import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 from conftest import CHANNEL, SIGNING_SECRET, launch_app_process, process_env
 
 from bot.emulator.coveo import FakeCoveo
+from bot.emulator.proxy import RoundRobinProxy
 from bot.emulator.slack import FakeSlack
 
 BACKENDS = ("sqlite", "postgresql")
@@ -94,122 +88,6 @@ def process_world(tmp_path: Path, **env: str) -> Iterator[World]:
             **env,
         )
         yield World(slack, coveo, tokens, app_env)
-
-
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host"})
-
-
-class RoundRobinProxy:
-    """One address (127.0.0.1, a free port) in front of several replicas.
-
-    Each request goes to the next replica in turn, unless :meth:`send_next_to` named the one
-    for the next request. A replica that refuses the connection (killed) is skipped, as a load
-    balancer's health check would: the request was never sent to it, so trying the next one
-    is safe. ``routed`` lists the replica names in the order requests were forwarded.
-    ``delays`` maps path prefixes to seconds a matching request is held before it is forwarded
-    (a slow upstream: with one "replica", the fake Slack Web API, it slows chosen methods).
-    """
-
-    def __init__(
-        self, replicas: Mapping[str, str], *, delays: Mapping[str, float] | None = None
-    ) -> None:
-        self.replicas = dict(replicas)
-        self.delays = dict(delays or {})
-        self.routed: list[str] = []
-        self._turns = itertools.cycle(list(self.replicas))
-        self._forced: list[str] = []
-        self._lock = threading.Lock()
-        self._server = _ProxyServer(("127.0.0.1", 0), _ProxyHandler)
-        self._server.proxy = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The one base URL of all replicas."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> RoundRobinProxy:
-        """Serve on a background thread; returns self."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def send_next_to(self, *names: str) -> None:
-        """Send the next requests to these replicas, in this order, then resume the turns."""
-        unknown = [name for name in names if name not in self.replicas]
-        if unknown:
-            raise KeyError(f"no replica {unknown}")
-        with self._lock:
-            self._forced.extend(names)
-
-    def count(self, name: str) -> int:
-        """How many requests went to replica ``name``."""
-        with self._lock:
-            return self.routed.count(name)
-
-    def _choose(self) -> str:
-        with self._lock:
-            return self._forced.pop(0) if self._forced else next(self._turns)
-
-    def forward(
-        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Send one request to a replica; returns its status, headers and body (502 when no
-        replica accepts the connection)."""
-        time.sleep(max((s for p, s in self.delays.items() if path.startswith(p)), default=0.0))
-        first = self._choose()
-        for name in [first, *(other for other in self.replicas if other != first)]:
-            target = urlsplit(self.replicas[name])
-            conn = http.client.HTTPConnection(target.netloc, timeout=10)
-            try:
-                conn.request(method, path, body=body, headers=dict(headers))
-            except ConnectionRefusedError:
-                conn.close()
-                continue
-            try:
-                response = conn.getresponse()
-                answer = response.read()
-                kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
-            finally:
-                conn.close()
-            with self._lock:
-                self.routed.append(name)
-            return response.status, kept, answer
-        return 502, [("Content-Type", "text/plain")], b"no replica accepted the connection"
-
-
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64  # the tests send 20 requests at once (the default backlog is 5)
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self._relay()
-
-    def do_POST(self) -> None:
-        self._relay()
-
-    def _relay(self) -> None:
-        proxy: RoundRobinProxy = self.server.proxy  # type: ignore[attr-defined]
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
-        status, reply_headers, answer = proxy.forward(self.command, self.path, headers, body)
-        self.send_response(status)
-        for key, value in reply_headers:
-            if key.lower() != "content-length":
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(answer)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the tests assert on ``RoundRobinProxy.routed``."""
 
 
 @dataclass
