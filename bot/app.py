@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 from slack_bolt import App
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
@@ -44,7 +47,7 @@ from handlers.groups import GroupDirectory
 from handlers.home import HomePublisher
 from handlers.oauth_callback import OAuthCallback
 from handlers.tokens import Tokens
-from storage import StorageError, StoreUnavailable, open_store
+from storage import StorageError, StoreUnavailable, ack_path, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,36 @@ LISTENER_WORKERS = 128
 Acks never wait for this pool: they run on the HTTP request thread."""
 URGENT_WORKERS = 4
 """Threads for work bound to Slack's 3-second trigger window (views.open)."""
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class SlackApp(TimedApp):
+    """The Bolt app (timed, see :class:`TimedApp`) whose every dispatch runs on an ack path
+    (``storage.ack_path``): with ``process_before_response`` the ack listeners run inside
+    ``dispatch``, so a database they need that is gone makes them fail within about 1.5 s
+    (``StoreUnavailable``, answered with a clear message) rather than miss Slack's 3 s. Lazy
+    listeners run on the listener pool, outside it, with the long wait."""
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        """``TimedApp.dispatch`` on an ack path."""
+        with ack_path():
+            return super().dispatch(req)
+
+
+def _on_ack_path(work: Callable[[], _T]) -> _T:
+    with ack_path():
+        return work()
+
+
+class UrgentPool(ThreadPoolExecutor):
+    """The pool for work bound to a ``trigger_id`` (valid 3 s): each task runs on an ack path
+    of its own (``storage.ack_path``), so a lost database fails it within about 1.5 s."""
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        """``ThreadPoolExecutor.submit``, the task on an ack path."""
+        return super().submit(_on_ack_path, functools.partial(fn, *args, **kwargs))
 
 
 @dataclass
@@ -205,8 +238,8 @@ def create_app(
     http_client = http or make_http_client(max_connections=LISTENER_WORKERS)
     instrument_coveo_http(http_client, metrics.observe_coveo)
     executor = ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="listener")
-    urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")
-    app = TimedApp(
+    urgent = UrgentPool(max_workers=URGENT_WORKERS, thread_name_prefix="urgent")
+    app = SlackApp(
         on_ack=metrics.observe_ack,
         client=client,
         signing_secret=config.slack_signing_secret,

@@ -39,7 +39,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.app import Runtime
 from bot.crypto import DecryptionError
-from storage import Store
+from storage import Store, StoreUnavailable, ack_path
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,14 @@ class OnceSocketModeHandler(SocketModeHandler):
 
         A database failure at the claim is logged and the envelope is handled anyway: the
         compare-and-set transitions still allow one ``DELETE`` at most, and dropping every
-        request while the database hiccups would be worse."""
+        request while the database hiccups would be worse. The claim, the app's ack listeners
+        and the recording of the ack share one ack path (``storage.ack_path``): with the
+        database gone they all give up within about 1.5 s, so the ack still reaches Slack
+        within its 3 s."""
+        with ack_path():
+            self._handle(client, req)
+
+    def _handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
         try:
             claim = self._store.claim_envelope(
                 req.envelope_id, kind=req.type, instance_id=self._instance_id, now=self._clock()
@@ -103,7 +110,7 @@ class OnceSocketModeHandler(SocketModeHandler):
             )
             client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreUnavailable):
             logger.exception(
                 "cannot record Socket Mode envelope %s; handling it anyway", req.envelope_id
             )
@@ -122,7 +129,7 @@ class OnceSocketModeHandler(SocketModeHandler):
         ack = payload if isinstance(payload, dict) else None
         try:
             self._store.record_envelope_ack(req.envelope_id, ack, self._clock())
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreUnavailable):
             logger.exception("cannot record the ack of Socket Mode envelope %s", req.envelope_id)
         client.send_socket_mode_response(
             SocketModeResponse(envelope_id=req.envelope_id, payload=ack)

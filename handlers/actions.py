@@ -5,11 +5,13 @@ Ack functions run on the HTTP request thread and only ack; the work runs lazily 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
+from bot.logfields import log_fields
 from handlers.blocks import build_confirm_modal
 from handlers.commands import open_link_modal_soon, open_view
 from handlers.context import actor_from
@@ -23,6 +25,9 @@ from handlers.ids import (
     ACTION_OPEN_LINK,
     ACTION_REJECT,
 )
+from storage import StoreUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 def _clicked(body: dict[str, Any]) -> tuple[str, str | None]:
@@ -70,12 +75,22 @@ class ActionListeners:
     def open_confirm_modal(
         self, client: WebClient, actor: Actor, request_id: str, ts: str | None, trigger_id: str
     ) -> None:
-        """Open the Confirm modal with the click's ``trigger_id`` when a rule requires it."""
-        needs = self.flow.confirm_requirements(actor, request_id)
-        if needs is None:
+        """Open the Confirm modal with the click's ``trigger_id`` when a rule requires it.
+        With the database gone (this runs on an ack path, ``storage.ack_path``: it gives up
+        within about 1.5 s) no modal opens, logged; the click's lazy work tells the user."""
+        try:
+            needs = self.flow.confirm_requirements(actor, request_id)
+            if needs is None:
+                return
+            request = self.flow.store.get_request(request_id)
+        except StoreUnavailable as error:
+            logger.warning(
+                "database unreachable: no Confirm modal opened (%s)",
+                error,
+                extra=log_fields("store_unavailable", where=actor),
+            )
             return
         typed_rule, approval_rule = needs
-        request = self.flow.store.get_request(request_id)
         if request is None:  # pragma: no cover - checked just above
             return
         metadata = {

@@ -25,7 +25,7 @@ from handlers.errors import guarded
 from handlers.groups import GroupLookupError
 from handlers.ids import COMMAND
 from handlers.messages import esc
-from storage import LinkUnreadable
+from storage import LinkUnreadable, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +119,21 @@ def open_link_modal(
     origin: str | None = None,
 ) -> None:
     """Open the link modal with ``trigger_id`` (valid 3 s, once); on failure tell the user.
-    ``origin`` (``home``) is kept in the modal's private_metadata for the submission."""
+    ``origin`` (``home``) is kept in the modal's private_metadata for the submission. The
+    region shown first is the linked one; with the database gone (this runs on an ack path,
+    ``storage.ack_path``: it gives up within about 1.5 s) the modal opens anyway on ``us``,
+    logged: its submission then says whether the database is back."""
     region = "us"
     try:
         link = flow.store.get_link(actor.workspace, actor.user_id)
     except LinkUnreadable:
+        link = None
+    except StoreUnavailable as error:
+        logger.warning(
+            "database unreachable: the link modal opens without the linked region (%s)",
+            error,
+            extra=log_fields("store_unavailable", where=actor),
+        )
         link = None
     if link is not None:
         region = link.region

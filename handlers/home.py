@@ -32,7 +32,7 @@ from handlers.guard import Guard
 from handlers.home_blocks import RECENT_LIMIT, AdminStats, HomeFacts, SignInOffer, build_home
 from handlers.ids import ACTION_OPEN_LINK, ACTION_UNLINK, EVENT_HOME_OPENED, VIEW_LINK
 from handlers.signin import REGION_ACTION, clicked_region
-from handlers.views import ViewListeners
+from handlers.views import ViewListeners, refused_for_lost_database
 from storage import LinkUnreadable
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,10 @@ class HomeListeners:
 
     def after_link_submit(self, context: BoltContext, client: WebClient) -> None:
         """After the link modal opened from the Home was submitted: publish the Home again
-        (it shows the new link, or the unchanged one when the form was refused)."""
+        (it shows the new link, or the unchanged one when the form was refused); nothing when
+        the form was refused for a lost database (publishing would wait for it again)."""
+        if refused_for_lost_database(context):
+            return
         self.home.publish(home_actor(context), client=client)
 
     def on_region(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:

@@ -73,6 +73,15 @@ DATABASE_UNAVAILABLE = (
     "delete-org-bot cannot reach its database right now, so this step did not happen; nothing"
     " was deleted by it. Try again in a minute; tell your Slack admins if it repeats."
 )
+LINK_DATABASE_UNAVAILABLE = (
+    "delete-org-bot cannot reach its database right now; nothing was saved. Try again in a minute."
+)
+"""The link form's inline error when the link cannot be stored (the database is gone)."""
+CONFIRM_DATABASE_UNAVAILABLE = (
+    "delete-org-bot cannot reach its database right now; nothing was confirmed or deleted."
+    " Try again in a minute."
+)
+"""The Confirm form's inline error when the request cannot be read (the database is gone)."""
 OUTCOME_NOT_RECORDED = (
     "delete-org-bot cannot reach its database, so the outcome of deleting `{org}` is not"
     " recorded yet ({answer}). Nothing more is sent to Coveo: once the database is back, the"

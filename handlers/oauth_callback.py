@@ -30,7 +30,7 @@ from handlers.blocks import linked_text
 from handlers.deps import Actor, Deps
 from handlers.ids import COMMAND
 from handlers.messages import region_label
-from storage import SignIn, StateRefused
+from storage import SignIn, StateRefused, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,15 @@ REFUSALS = {
         "Coveo refused the new token",
         ("Coveo did not accept the token it had just issued, so nothing was linked.", RETRY),
     ),
+    "database": _Refusal(
+        "503 Service Unavailable",
+        "delete-org-bot cannot reach its database",
+        (
+            "delete-org-bot cannot reach its database right now, so the sign-in could not"
+            " finish. Nothing was linked.",
+            "Try again in a minute: " + RETRY,
+        ),
+    ),
     "internal": _Refusal(
         "500 Internal Server Error",
         "Something went wrong",
@@ -195,9 +204,19 @@ class OAuthCallback:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        """Answer one callback request with a page."""
+        """Answer one callback request with a page. It is no ack path (a browser waits, not
+        Slack): its database operations wait as long as background work does, so a short
+        restart of PostgreSQL passes unnoticed; a database still gone after that gets the
+        503 "cannot reach its database" page, logged."""
         try:
             page = self.handle(read_query(environ))
+        except StoreUnavailable as error:  # waited for it as background work does (15 s)
+            logger.warning(
+                "sign-in callback: database unreachable, nothing linked (%s)",
+                error,
+                extra=log_fields("store_unavailable"),
+            )
+            page = refusal_page("database")
         except Exception:  # noqa: BLE001 - the browser must get a page; the log gets the trace
             logger.exception("sign-in callback failed", extra=log_fields("sign_in_error"))
             page = refusal_page("internal")
@@ -271,7 +290,16 @@ class OAuthCallback:
             expires_at=identity.expires_at or grant.expires_at,
             now=self.deps.clock(),
         )
-        link = store.get_link(sign_in.workspace, sign_in.user_id)
+        try:
+            link = store.get_link(sign_in.workspace, sign_in.user_id)
+        except StoreUnavailable as error:  # linked already: say so, just not in Slack too
+            logger.warning(
+                "sign-in callback: linked, but the database went away before the Slack message"
+                " (%s)",
+                error,
+                extra=log_fields("store_unavailable"),
+            )
+            link = None
         if link is not None:
             actor = Actor(
                 workspace=sign_in.workspace,

@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from bot.coveo import LINK_CHECK_TIMEOUT, REGIONS, CoveoError
+from bot.logfields import log_fields
 from handlers import blocks, messages
 from handlers.context import workspace_key
 from handlers.deletion import DeletionFlow
@@ -27,11 +28,37 @@ from handlers.ids import (
     VIEW_CONFIRM,
     VIEW_LINK,
 )
-from storage import LinkUnreadable
+from storage import LinkUnreadable, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 MAX_TOKEN_LENGTH = 2048
+
+
+DATABASE_LOST_AT_ACK = "delete_org_database_lost_at_ack"
+"""Context key an ack function sets when it refused a form because the database is gone: the
+lazy listener, started after the ack function returned with a copy of its context (Bolt with
+``process_before_response``), then does nothing, so a database back meanwhile cannot carry out
+what the form was told had not happened."""
+
+
+def _log_lost_database(what: str, error: StoreUnavailable) -> None:
+    """Log that a view submission met a lost database (``error`` names it, password
+    redacted) and what that left undone (``what``)."""
+    logger.warning(
+        "database unreachable: %s (%s)", what, error, extra=log_fields("store_unavailable")
+    )
+
+
+def _refuse_for_lost_database(context: BoltContext, what: str, error: StoreUnavailable) -> None:
+    """:func:`_log_lost_database`, and mark the context (:data:`DATABASE_LOST_AT_ACK`)."""
+    context[DATABASE_LOST_AT_ACK] = True
+    _log_lost_database(what, error)
+
+
+def refused_for_lost_database(context: BoltContext) -> bool:
+    """True when this submission's ack refused it because the database was gone."""
+    return context.get(DATABASE_LOST_AT_ACK) is True
 
 
 def read_link_form(view: dict[str, Any]) -> tuple[str, str]:
@@ -88,8 +115,10 @@ class ViewListeners:
         """Validate the form, check the token with Coveo inside Slack's 3 s, then ack with
         inline errors (nothing saved) or with the confirmation view (saved, encrypted).
 
-        This runs as the ack function (on the request thread) because inline errors can only
-        be given in the ack."""
+        This runs as the ack function (on the request thread, on an ack path: see
+        ``storage.ack_path``) because inline errors can only be given in the ack. With the
+        database gone the form gets an inline error on the token field within about 1.5 s
+        (:data:`messages.LINK_DATABASE_UNAVAILABLE`), nothing is saved, and it is logged."""
         token, region = read_link_form(view)
         problem = token_shape_problem(token)
         if problem:
@@ -106,36 +135,49 @@ class ViewListeners:
             ack(
                 response_action="errors", errors={BLOCK_TOKEN: messages.link_refused(error, region)}
             )
-            self.deps.store.record_event(
-                self.deps.clock(),
-                "link_refused",
-                workspace=workspace,
-                actor_id=user_id,
-                region=region,
-                detail=type(error).__name__,
-            )
+            try:
+                self.deps.store.record_event(
+                    self.deps.clock(),
+                    "link_refused",
+                    workspace=workspace,
+                    actor_id=user_id,
+                    region=region,
+                    detail=type(error).__name__,
+                )
+            except StoreUnavailable as lost:  # the form's answer stands; only the audit row is lost
+                _log_lost_database("link_refused not recorded", lost)
             return
-        link = self.deps.store.save_link(
-            workspace=workspace,
-            user_id=user_id,
-            token=token,
-            region=region,
-            coveo_username=identity.username,
-            coveo_email=identity.email,
-            expires_at=identity.expires_at,
-            now=self.deps.clock(),
-        )
+        try:
+            link = self.deps.store.save_link(
+                workspace=workspace,
+                user_id=user_id,
+                token=token,
+                region=region,
+                coveo_username=identity.username,
+                coveo_email=identity.email,
+                expires_at=identity.expires_at,
+                now=self.deps.clock(),
+            )
+        except StoreUnavailable as lost:
+            _refuse_for_lost_database(context, "link form refused, nothing saved", lost)
+            ack(response_action="errors", errors={BLOCK_TOKEN: messages.LINK_DATABASE_UNAVAILABLE})
+            return
         ack(response_action="update", view=blocks.build_link_done_view(link))
 
     def after_link_submit(
         self, body: dict[str, Any], view: dict[str, Any], context: BoltContext
     ) -> None:
         """After a successful link: tell the user privately in the conversation they came from."""
+        if refused_for_lost_database(context):
+            return
         workspace = workspace_key(context)
         user_id = str(context.user_id)
         try:
             link = self.deps.store.get_link(workspace, user_id)
         except LinkUnreadable:
+            return
+        except StoreUnavailable as lost:  # gone since the ack: the link is kept, not announced
+            _log_lost_database("no linked message sent", lost)
             return
         token, region = read_link_form(view)
         if link is None or not token:
@@ -180,28 +222,37 @@ class ConfirmListeners:
         self.flow = DeletionFlow(deps)
 
     def ack_confirm_submit(self, ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
-        """Inline errors for a mismatch or a missing reason (nothing changes); else close."""
+        """Inline errors for a mismatch or a missing reason (nothing changes); else close.
+        With the database gone (on an ack path, ``storage.ack_path``: within about 1.5 s) an
+        inline error says so (:data:`messages.CONFIRM_DATABASE_UNAVAILABLE`); nothing
+        changes, and it is logged."""
         typed, reason = read_confirm_form(view)
-        request = self.deps.store.get_request(_metadata(view).get("request_id", ""))
+        field = BLOCK_TYPED if typed is not None else BLOCK_REASON
+        try:
+            request = self.deps.store.get_request(_metadata(view).get("request_id", ""))
+        except StoreUnavailable as lost:
+            _refuse_for_lost_database(context, "Confirm form refused, nothing confirmed", lost)
+            ack(response_action="errors", errors={field: messages.CONFIRM_DATABASE_UNAVAILABLE})
+            return
         if request is None:
-            ack(
-                response_action="errors",
-                errors={BLOCK_TYPED if typed is not None else BLOCK_REASON: messages.CARD_GONE},
-            )
+            ack(response_action="errors", errors={field: messages.CARD_GONE})
             return
         errors: dict[str, str] = {}
         if typed is not None and typed != request.org_id:
             errors[BLOCK_TYPED] = messages.typed_mismatch(request.org_id)
-            self.deps.store.record_event(
-                self.deps.clock(),
-                "typed_confirmation_failed",
-                workspace=request.workspace,
-                actor_id=str(context.user_id),
-                request_id=request.id,
-                org_id=request.org_id,
-                region=request.region,
-                detail="typed text did not match",
-            )
+            try:
+                self.deps.store.record_event(
+                    self.deps.clock(),
+                    "typed_confirmation_failed",
+                    workspace=request.workspace,
+                    actor_id=str(context.user_id),
+                    request_id=request.id,
+                    org_id=request.org_id,
+                    region=request.region,
+                    detail="typed text did not match",
+                )
+            except StoreUnavailable as lost:  # the mismatch is shown; only the audit row is lost
+                _log_lost_database("typed_confirmation_failed not recorded", lost)
         if reason is not None and not reason.strip():
             errors[BLOCK_REASON] = messages.REASON_REQUIRED
         if errors:
@@ -210,7 +261,10 @@ class ConfirmListeners:
         ack()
 
     def after_confirm_submit(self, view: dict[str, Any], context: BoltContext) -> None:
-        """After the modal closed: continue the Confirm with what was typed (checked again)."""
+        """After the modal closed: continue the Confirm with what was typed (checked again);
+        nothing when the ack refused it for a lost database."""
+        if refused_for_lost_database(context):
+            return
         typed, reason = read_confirm_form(view)
         metadata = _metadata(view)
         request = self.deps.store.get_request(metadata.get("request_id", ""))

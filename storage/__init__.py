@@ -1,5 +1,6 @@
 """Persistent state of the app: linked tokens, deletion requests and the audit log."""
 
+from storage.ack_wait import ack_path
 from storage.health import SchemaStatus
 from storage.model import (
     ATTEMPTED_STATES,
@@ -40,6 +41,7 @@ __all__ = [
     "LIVE_STATES",
     "PENDING",
     "UNKNOWN",
+    "ack_path",
     "AuditEvent",
     "DeletionRequest",
     "Link",

@@ -8,6 +8,10 @@ transaction locks (the caps), ``FOR UPDATE SKIP LOCKED`` (outbox claims) and the
 compare-and-set ``UPDATE … WHERE state = …`` against the row's latest committed version, which
 PostgreSQL does by itself when a concurrent writer changed the row.
 
+Each operation waits for its connection up to :data:`POOL_WAIT_SECONDS` (a short restart passes
+unnoticed), or, on work that must answer Slack within 3 s, only until the deadline of its ack
+path (``storage/ack_wait.py``), then raises ``StoreUnavailable``.
+
 Connections are checked when taken from the pool, so after a server restart the next operation
 gets a fresh connection: the app reconnects without a restart, within seconds of the server's
 return however long it was away (:data:`RECONNECT_SECONDS`).
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bot.logredact import redact_database_url
+from storage.ack_wait import connection_wait
 from storage.dialect import POSTGRESQL, to_pyformat
 from storage.model import StoreUnavailable
 from storage.pg_migrations import STEPS, applied_steps, migrate
@@ -42,7 +47,8 @@ connection (``tests/test_pg_pool.py`` keeps this in step with the thread counts)
 CONNECT_TIMEOUT_SECONDS = 10
 """How long opening one connection may take (DNS, TCP, TLS, login)."""
 POOL_WAIT_SECONDS = 15.0
-"""How long an operation waits for a free (or new) pooled connection before it fails."""
+"""How long an operation waits for a free (or new) pooled connection before it fails, except
+on an ack path (``storage.ack_wait.ACK_PATH_WAIT_SECONDS``: Slack's 3 s)."""
 RECONNECT_SECONDS = 4.0
 """How long the pool retries one lost connection (after 1 s, then 2 s, ...) before it gives up
 on that attempt: the next operation starts a new one at a 1 s delay. Left at psycopg_pool's
@@ -113,7 +119,7 @@ class _PoolReader:
         self._backend = backend
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _Rows:
-        with self._backend.unavailable_as_storage_error(), self._backend.pool.connection() as conn:
+        with self._backend.unavailable_as_storage_error(), self._backend.connection() as conn:
             cursor = _run(conn, sql, parameters)
             rows = cursor.fetchall() if cursor.description is not None else []
             return _Rows(rows, cursor.rowcount, cursor.description)
@@ -177,10 +183,22 @@ class PostgresBackend:
                 f"PostgreSQL at {self.location} is unreachable: {_reason(error)}"
             ) from error
 
+    def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """A pooled connection, waited for up to :data:`POOL_WAIT_SECONDS`, or on an ack path
+        (``storage.ack_path``) only until its deadline (about 1.5 s after it began): the one
+        place every operation takes its connection.
+
+        Raises:
+            psycopg_pool.PoolTimeout: none in time (the server is lost, or every connection
+                is busy); :meth:`unavailable_as_storage_error` makes it ``StoreUnavailable``.
+        """
+        return self.pool.connection(timeout=connection_wait(POOL_WAIT_SECONDS))
+
     def reader(self) -> _PoolReader:
         """An executor for reads: each statement on a pooled connection, in autocommit.
 
-        Raises (from ``execute``): StoreUnavailable when the server cannot be reached."""
+        Raises (from ``execute``): StoreUnavailable when the server cannot be reached (no
+        connection within :meth:`connection`'s wait) or went away meanwhile."""
         return _PoolReader(self)
 
     @contextmanager
@@ -190,11 +208,12 @@ class PostgresBackend:
         by the server: nothing of it stays).
 
         Raises:
-            StoreUnavailable: the server cannot be reached (or went away meanwhile).
+            StoreUnavailable: the server cannot be reached (no connection within
+                :meth:`connection`'s wait), or went away meanwhile.
         """
         with (
             self.unavailable_as_storage_error(),
-            self.pool.connection() as conn,
+            self.connection() as conn,
             conn.transaction(),
         ):
             yield _Transaction(conn)

@@ -1,8 +1,10 @@
-"""PostgreSQL lost and back, with two real app processes on it; and PostgreSQL unreachable when
-a process starts.
+"""PostgreSQL lost and back, with two real app processes on it; PostgreSQL unreachable when
+a process starts; and the forms answered within Slack's 3 s while it is unreachable.
 
 The outage test stops and starts a cluster of its own (``tests/pg.py`` helpers), never the
-suite's shared one, so no other test's database is touched whatever happens here."""
+suite's shared one, so no other test's database is touched whatever happens here. The form
+tests make their own database on the shared cluster unreachable (``tests/pg.py``
+``unreachable``: it refuses connections and its sessions are cut), then reachable again."""
 
 from __future__ import annotations
 
@@ -14,15 +16,38 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import ALICE, APP_SCRIPT, CHANNEL, link_through_slack, process_env
-from pg import PgCluster, start_cluster, stop_cluster
+from conftest import (
+    ALICE,
+    APP_SCRIPT,
+    CHANNEL,
+    Harness,
+    build_harness,
+    link_through_slack,
+    process_env,
+)
+from pg import PgCluster, start_cluster, stop_cluster, unreachable
 from replicas import Replicas, replica_database, replicas
 
 from bot.cli import main
 from bot.emulator.coveo import FakeCoveo, FakeOrganization
 from bot.emulator.slack import FakeSlack, Message
-from handlers.ids import ACTION_CANCEL, ACTION_CONFIRM
-from handlers.messages import DATABASE_UNAVAILABLE
+from handlers.ids import (
+    ACTION_CANCEL,
+    ACTION_CONFIRM,
+    ACTION_REGION,
+    ACTION_TOKEN,
+    ACTION_TYPED,
+    BLOCK_REGION,
+    BLOCK_TOKEN,
+    BLOCK_TYPED,
+    VIEW_CONFIRM,
+    VIEW_LINK,
+)
+from handlers.messages import (
+    CONFIRM_DATABASE_UNAVAILABLE,
+    DATABASE_UNAVAILABLE,
+    LINK_DATABASE_UNAVAILABLE,
+)
 
 PROD = "exampleprodus4k7q2m"
 OTHER = "outageorg2x7k"
@@ -143,3 +168,75 @@ def test_postgresql_unreachable_at_start_up_is_one_clear_line_and_a_non_zero_exi
     assert "check DELETE_ORG_DATABASE_URL" in line
     assert "pw-not-real-7c1d" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def _on_postgresql(tmp_path: Path, pg_url: str) -> Iterator[Harness]:
+    """The in-process harness (real app over HTTP) on the test's PostgreSQL database, with
+    the built-in policy (typed confirmation for Production organizations)."""
+    (tmp_path / "policy.toml").write_text("")
+    return build_harness(tmp_path, DELETE_ORG_DB="", DELETE_ORG_DATABASE_URL=pg_url)
+
+
+def _open_view(e2e: Harness, callback_id: str) -> str:
+    return e2e.slack.wait_for(
+        lambda: [
+            v.id
+            for v in e2e.slack.views(ALICE, open_only=True)
+            if v.view.get("callback_id") == callback_id
+        ]
+    )[-1]
+
+
+def test_with_postgresql_unreachable_the_link_form_says_so_in_time_and_saves_nothing(
+    tmp_path: Path, pg_cluster: PgCluster, pg_url: str
+) -> None:
+    harness = _on_postgresql(tmp_path, pg_url)
+    e2e = next(harness)
+    try:
+        with unreachable(pg_cluster, pg_url):
+            # The modal still opens within the trigger_id's 3 s (without the linked region).
+            assert e2e.slack.send_command(ALICE, CHANNEL, "link").status == 200
+            view = _open_view(e2e, VIEW_LINK)
+            answer = e2e.slack.submit_view(
+                ALICE,
+                view,
+                {
+                    BLOCK_TOKEN: {ACTION_TOKEN: e2e.tokens["admin_us"]},
+                    BLOCK_REGION: {ACTION_REGION: "us"},
+                },
+            )
+        assert answer.status == 200
+        assert answer.elapsed < 3.0  # Slack's limit (the database wait is 1.5 s)
+        assert e2e.slack.view_errors(view) == {BLOCK_TOKEN: LINK_DATABASE_UNAVAILABLE}
+    finally:
+        harness.close()  # drains the lazy listeners, on the reachable database
+    assert e2e.slack.ephemerals(ALICE) == []  # no "Linked as", no error message either
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM links").fetchone() == (0,)
+        assert (
+            conn.execute("SELECT event FROM audit_events WHERE event = 'linked'").fetchall() == []
+        )
+
+
+def test_with_postgresql_unreachable_the_confirm_form_says_so_in_time_and_nothing_is_deleted(
+    tmp_path: Path, pg_cluster: PgCluster, pg_url: str
+) -> None:
+    harness = _on_postgresql(tmp_path, pg_url)
+    e2e = next(harness)
+    try:
+        assert e2e.link(ALICE, "admin_us").status == 200
+        card = e2e.request_card(ALICE, PROD)
+        e2e.slack.click(ALICE, channel_id=CHANNEL, message_ts=card.ts, action_id=ACTION_CONFIRM)
+        view = _open_view(e2e, VIEW_CONFIRM)
+        with unreachable(pg_cluster, pg_url):
+            answer = e2e.slack.submit_view(ALICE, view, {BLOCK_TYPED: {ACTION_TYPED: PROD}})
+        assert answer.status == 200
+        assert answer.elapsed < 3.0
+        assert e2e.slack.view_errors(view) == {BLOCK_TYPED: CONFIRM_DATABASE_UNAVAILABLE}
+    finally:
+        # Reachable again before the lazy listener of the submission is drained: it must not
+        # carry out the Confirm the form said had not happened.
+        harness.close()
+    assert e2e.coveo.deletes() == []
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT state FROM deletion_requests").fetchall() == [("pending",)]
