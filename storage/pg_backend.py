@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from bot.dburl import database_url_problem
 from bot.logredact import redact_database_url
 from storage.dialect import POSTGRESQL, to_pyformat
 from storage.model import StoreUnavailable
@@ -38,6 +39,19 @@ HELP = (
     "check DELETE_ORG_DATABASE_URL (host, port, database, user, password), that the server"
     " runs and accepts connections from this host"
 )
+
+
+def _checked(url: str, error: type[Exception] = StoreUnavailable) -> str:
+    """``url`` as it may be shown (password redacted), once :func:`bot.dburl.database_url_problem`
+    found nothing wrong with it: libpq's own parse errors quote the URL, password included.
+
+    Raises:
+        error: what is wrong with ``url``, in words that quote no part of it.
+    """
+    problem = database_url_problem(url, "the PostgreSQL URL")
+    if problem is not None:
+        raise error(problem)
+    return redact_database_url(url)
 
 
 def _reason(error: BaseException) -> str:
@@ -111,15 +125,16 @@ class PostgresBackend:
     (``storage.pg_migrations``).
 
     Raises (when opened):
-        StoreUnavailable: the server cannot be reached or refused the login (the message names
-            the URL with its password redacted, and what to check).
+        StoreUnavailable: the URL is malformed (:func:`_checked`), the server cannot be reached
+            or refused the login (the message names the URL with its password redacted, and
+            what to check).
         SchemaTooNew: the database was migrated by a newer version of the app.
     """
 
     dialect = POSTGRESQL
 
     def __init__(self, url: str, *, max_connections: int = POOL_MAX_CONNECTIONS) -> None:
-        self.location: Path | str = redact_database_url(url)
+        self.location: Path | str = _checked(url)
         self._url = url
         try:
             with psycopg.connect(
@@ -252,10 +267,11 @@ def single_transaction(url: str) -> Iterator[_Transaction]:
     ``psycopg`` connection (``COPY``, server-side cursors).
 
     Raises:
-        StoreUnavailable: the server cannot be reached or refused the login (the message has
-            the URL with its password redacted), when connecting or meanwhile.
+        StoreUnavailable: the URL is malformed (:func:`_checked`), the server cannot be reached
+            or refused the login (the message has the URL with its password redacted), when
+            connecting or meanwhile.
     """
-    where = redact_database_url(url)
+    where = _checked(url)
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
     except psycopg.Error as error:
@@ -277,10 +293,10 @@ def open_readonly(url: str, error: type[Exception]) -> _ReadOnlySession:
     """A read-only session on the database at ``url`` for the ``audit`` commands.
 
     Raises:
-        error: (the caller's class) the server cannot be reached, or the database has no audit
-            chain (never migrated). The message has the URL with its password redacted.
+        error: (the caller's class) the URL is malformed, the server cannot be reached, or
+            the database has no audit chain (never migrated). The message has the URL with its password redacted.
     """
-    where = redact_database_url(url)
+    where = _checked(url, error)
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
     except psycopg.OperationalError as failure:
@@ -301,9 +317,10 @@ def probe(url: str) -> str:
     --online``). Returns the ``server_version`` setting, e.g. ``15.8``.
 
     Raises:
-        StoreUnavailable: the server cannot be reached or refused the login.
+        StoreUnavailable: the URL is malformed (:func:`_checked`), the server cannot be reached
+            or refused the login.
     """
-    where = redact_database_url(url)
+    where = _checked(url)
     try:
         with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
             row = conn.execute("SHOW server_version").fetchone()

@@ -393,3 +393,28 @@ def test_other_tables_of_the_target_database_are_left_alone(
     assert main(["migrate-db", "--from", str(source), "--to", pg_url], _environ()) == 0
     assert "reports" not in capsys.readouterr().out
     assert raw_rows(pg_url, "SELECT * FROM reports") == [(1, "quarterly")]
+
+
+def test_ctrl_c_mid_copy_rolls_back_says_so_and_a_rerun_copies(
+    source: Path, pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches = storage.copy._source_batches
+    copied: list[str] = []
+
+    def interrupted_after_one_table(conn: Any, table: str, *args: Any) -> Iterator[list[Any]]:
+        if copied:
+            raise KeyboardInterrupt  # SIGINT while the copy runs
+        copied.append(table)
+        yield from batches(conn, table, *args)
+
+    monkeypatch.setattr(storage.copy, "_source_batches", interrupted_after_one_table)
+    url = _with_password(pg_url)
+    assert main(["migrate-db", "--from", str(source), "--to", url], _environ()) == 130
+    out, err = capsys.readouterr()
+    assert "interrupted (Ctrl-C) before the copy was committed" in err
+    assert "run migrate-db again" in err and "Traceback" not in err
+    assert PASSWORD not in out + err
+    assert _tables(pg_url) == set()  # the schema too: nothing half-changed
+    monkeypatch.setattr(storage.copy, "_source_batches", batches)
+    assert main(["migrate-db", "--from", str(source), "--to", url], _environ()) == 0
+    assert "counts equal" in capsys.readouterr().out
