@@ -294,7 +294,8 @@ def open_readonly(url: str, error: type[Exception]) -> _ReadOnlySession:
 
     Raises:
         error: (the caller's class) the URL is malformed, the server cannot be reached, or
-            the database has no audit chain (never migrated). The message has the URL with its password redacted.
+            the database has no audit chain (never migrated). The message has the URL with its
+            password redacted.
     """
     where = _checked(url, error)
     try:
