@@ -36,7 +36,7 @@ from sqlite_utils import Database
 from bot.logredact import redact_database_url
 from storage.audit_chain import Verification, verify_chain
 from storage.migrations import migrations
-from storage.model import SchemaTooNew, StorageError
+from storage.model import ForeignTable, SchemaTooNew, StorageError
 from storage.pg_backend import ServerCursors, single_transaction
 from storage.pg_migrations import migrate as migrate_postgres
 from storage.sqlite_backend import SQLiteBackend
@@ -306,7 +306,7 @@ def _copy(
         with single_transaction(target_url) as tx:
             try:
                 target_migrated = tuple(migrate_postgres(tx, where))
-            except SchemaTooNew as error:
+            except (SchemaTooNew, ForeignTable) as error:
                 raise CopyRefused(str(error)) from None
             target, identity = _target_columns(tx, app_tables())
             _check_shapes(shape, target, source)

@@ -18,7 +18,7 @@ import storage.copy
 from bot.cli import main
 from bot.crypto import TokenCipher
 from bot.migrate_cli import sqlite_path
-from storage import Store
+from storage import ForeignTable, Store
 from storage.migrations import migrations
 from tests.backends import raw_rows, raw_write
 
@@ -418,3 +418,20 @@ def test_ctrl_c_mid_copy_rolls_back_says_so_and_a_rerun_copies(
     monkeypatch.setattr(storage.copy, "_source_batches", batches)
     assert main(["migrate-db", "--from", str(source), "--to", url], _environ()) == 0
     assert "counts equal" in capsys.readouterr().out
+
+
+def test_another_applications_database_is_refused_by_the_app_and_by_migrate_db(
+    source: Path, pg_url: str, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its own ``links`` table: the app's schema cannot be made there, and nothing is."""
+    raw_write(pg_url, "CREATE TABLE links (id integer PRIMARY KEY, href text)")
+    raw_write(pg_url, "INSERT INTO links VALUES (1, 'https://example.com/')")
+    expected = 'already has relation "links", not made by delete-org-bot'
+    with pytest.raises(ForeignTable, match=expected):
+        _open(_with_password(pg_url), key)
+    assert main(["migrate-db", "--from", str(source), "--to", _with_password(pg_url)], {}) == 2
+    out, err = capsys.readouterr()
+    assert expected in err and "give delete-org-bot a database of its own" in err
+    assert PASSWORD not in out + err
+    assert _tables(pg_url) == {"links"}
+    assert raw_rows(pg_url, "SELECT * FROM links") == [(1, "https://example.com/")]
