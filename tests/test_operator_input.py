@@ -1,7 +1,11 @@
-"""A PostgreSQL URL that holds a hostile password is refused or shown without it, by every way
-in: ``DELETE_ORG_DATABASE_URL``, ``migrate-db --to``, ``audit --db`` and the backend itself.
+"""Hostile operator input to the tools and settings, as a new operator would meet it.
+
+A PostgreSQL URL with a hostile password is refused or shown without it, by every way in:
+``DELETE_ORG_DATABASE_URL``, ``migrate-db --to``, ``audit --db`` and the backend itself.
 libpq's own parse errors quote the URL (``invalid percent-encoded token: "<password>"``) and
-read an unencoded ``@`` of the password into the host, which its errors then name."""
+read an unencoded ``@`` of the password into the host, which its errors then name. Ctrl-C, a
+reader leaving a pipe early and an unwritable ``-o`` file end a tool with one line, never a
+traceback."""
 
 from __future__ import annotations
 
@@ -164,3 +168,17 @@ def test_a_reader_leaving_early_ends_the_export_quietly(tmp_path: Path) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) == 1
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+@pytest.mark.parametrize("where", ["missing/dir/audit.csv", "."])
+def test_an_unwritable_export_file_is_one_line_exit_2(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bot.db"
+    Store(path, TokenCipher([Fernet.generate_key().decode()])).close()
+    target = tmp_path / where
+    argv = ["audit", "export", "--db", str(path), "--format", "csv", "-o", str(target)]
+    assert main(argv, {}) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"delete-org-bot audit: cannot write {target}: ") and out == ""
+    assert not (tmp_path / "missing").exists()
