@@ -29,12 +29,9 @@ from conftest import CHANNEL, SIGNING_SECRET, launch_app_process, process_env
 from bot.emulator.coveo import FakeCoveo
 from bot.emulator.slack import FakeSlack
 
-BACKENDS = ("sqlite",)
-"""The shared stores the replica tests run on, one test run each.
-
-When the PostgreSQL store lands (``DELETE_ORG_DATABASE_URL`` read by ``bot/config.py``), add
-``"postgresql"`` here: that one line runs every replica test on PostgreSQL as well;
-:func:`replica_database` already knows it."""
+BACKENDS = ("sqlite", "postgresql")
+"""The shared stores the replica tests run on, one test run each: one SQLite file (replicas on
+one host), and one PostgreSQL database of the suite's throwaway cluster (``tests/pg.py``)."""
 
 REPLICAS = ("A", "B")
 
@@ -52,7 +49,6 @@ def replica_database(backend: str, tmp_path: Path, *, pg_url: str | None = None)
     if backend == "sqlite":
         return {"DELETE_ORG_DB": str(tmp_path / "shared.db")}
     if backend == "postgresql" and pg_url:
-        # Live once "postgresql" is in BACKENDS, i.e. once the app reads DELETE_ORG_DATABASE_URL.
         # DELETE_ORG_DB empty (= unset): no SQLite file beside it, whatever process_env chose.
         return {"DELETE_ORG_DATABASE_URL": pg_url, "DELETE_ORG_DB": ""}
     raise ValueError(f"no shared database for backend {backend!r} (pg_url={pg_url!r})")
