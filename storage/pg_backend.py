@@ -41,6 +41,18 @@ HELP = (
 )
 
 
+RIGHTS_HELP = (
+    "the user needs the right to create tables in the database's schema (make it the database's"
+    " owner: ALTER DATABASE <db> OWNER TO <user>; on PostgreSQL 15 the public schema no longer"
+    " lets every user create tables)"
+)
+
+
+def _help(error: psycopg.Error) -> str:
+    """What to check after ``error``: the user's rights, or the URL and the server."""
+    return RIGHTS_HELP if isinstance(error, psycopg.errors.InsufficientPrivilege) else HELP
+
+
 def _checked(url: str, error: type[Exception] = StoreUnavailable) -> str:
     """``url`` as it may be shown (password redacted), once :func:`bot.dburl.database_url_problem`
     found nothing wrong with it: libpq's own parse errors quote the URL, password included.
@@ -144,7 +156,7 @@ class PostgresBackend:
                     migrate(_Transaction(conn), self.location)
         except psycopg.Error as error:  # unreachable, login refused, bad URL option, no rights
             raise StoreUnavailable(
-                f"cannot use PostgreSQL at {self.location}: {_reason(error)}; {HELP}"
+                f"cannot use PostgreSQL at {self.location}: {_reason(error)}; {_help(error)}"
             ) from None
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url,

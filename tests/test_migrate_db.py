@@ -4,6 +4,7 @@ real PostgreSQL server (``tests/pg.py``), through the real CLI."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ import storage.copy
 from bot.cli import main
 from bot.crypto import TokenCipher
 from bot.migrate_cli import sqlite_path
-from storage import ForeignTable, Store
+from storage import ForeignTable, Store, StoreUnavailable
 from storage.migrations import migrations
 from tests.backends import raw_rows, raw_write
 
@@ -435,3 +436,20 @@ def test_another_applications_database_is_refused_by_the_app_and_by_migrate_db(
     assert PASSWORD not in out + err
     assert _tables(pg_url) == {"links"}
     assert raw_rows(pg_url, "SELECT * FROM links") == [(1, "https://example.com/")]
+
+
+def test_a_user_without_create_rights_is_told_what_right_it_needs(
+    source: Path, pg_url: str, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL 15: the public schema lets only the database's owner create tables."""
+    role = f"norights{uuid.uuid4().hex[:8]}"
+    raw_write(pg_url, f"CREATE ROLE {role} LOGIN")
+    url = _with_password(pg_url).replace("postgresql://postgres:", f"postgresql://{role}:")
+    expected = "the user needs the right to create tables in the database's schema"
+    with pytest.raises(StoreUnavailable, match=expected):
+        _open(url, key)
+    assert main(["migrate-db", "--from", str(source), "--to", url], _environ()) == 1
+    out, err = capsys.readouterr()
+    assert expected in err and "everything was rolled back" in err
+    assert PASSWORD not in out + err
+    assert _tables(pg_url) == set()
