@@ -342,3 +342,23 @@ def probe(url: str) -> str:
             f"cannot use PostgreSQL at {where}: {_reason(error)}; {HELP}"
         ) from None
     return str(row[0]) if row else "?"
+
+
+def has_app_schema(url: str) -> bool:
+    """Whether the database at ``url`` holds the app's schema (its ``_migrations`` table), read
+    without changing anything: ``rotate-key`` must not create a schema in a database that was
+    never the app's.
+
+    Raises:
+        StoreUnavailable: the URL is malformed, or the server cannot be reached or refused
+            the login (the message has the URL with its password redacted).
+    """
+    where = _checked(url)
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
+            row = conn.execute("SELECT to_regclass('_migrations') IS NOT NULL").fetchone()
+    except psycopg.Error as error:
+        raise StoreUnavailable(
+            f"cannot use PostgreSQL at {where}: {_reason(error)}; {_help(error)}"
+        ) from None
+    return bool(row and row[0])

@@ -27,6 +27,7 @@ from bot.dburl import database_url_problem
 from bot.logredact import REDACTING_FILTER, redact_database_url
 from storage import Store, StoreUnavailable
 from storage.pg_backend import PostgresBackend, probe, single_transaction
+from tests.backends import raw_rows
 
 SECRET = "SeCrEt-pw-5150"
 
@@ -182,3 +183,14 @@ def test_an_unwritable_export_file_is_one_line_exit_2(
     out, err = capsys.readouterr()
     assert err.startswith(f"delete-org-bot audit: cannot write {target}: ") and out == ""
     assert not (tmp_path / "missing").exists()
+
+
+def test_rotate_key_on_a_database_that_was_never_the_apps_creates_nothing(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {k: v for k, v in _env(Path(), pg_url).items() if k != "DELETE_ORG_POLICY"}
+    environ["DELETE_ORG_ENCRYPTION_KEY"] += "," + Fernet.generate_key().decode()
+    assert main(["rotate-key"], environ) == 2
+    out, err = capsys.readouterr()
+    assert "holds no delete-org-bot schema; nothing to rotate" in err and out == ""
+    assert raw_rows(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
