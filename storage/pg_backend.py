@@ -67,8 +67,9 @@ def _checked(url: str, error: type[Exception] = StoreUnavailable) -> str:
 
 
 def _reason(error: BaseException) -> str:
-    """libpq's words, on one line (they name host and user, never the password)."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    """libpq's words, on one line (they name host and user, never the password: the URL was
+    checked by :func:`_checked` first), without the server's ``LINE 1: <our SQL> ^`` context."""
+    text = " ".join(str(error).split("\nLINE ")[0].split()) or type(error).__name__
     return redact_database_url(text)
 
 

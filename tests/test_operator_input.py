@@ -194,3 +194,12 @@ def test_rotate_key_on_a_database_that_was_never_the_apps_creates_nothing(
     out, err = capsys.readouterr()
     assert "holds no delete-org-bot schema; nothing to rotate" in err and out == ""
     assert raw_rows(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
+
+
+def test_audit_on_a_database_without_the_schema_says_so_without_the_sql(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "verify", "--db", pg_url], {}) == 2
+    err = capsys.readouterr().err
+    assert 'has no audit chain (relation "audit_chain" does not exist);' in err
+    assert "LINE 1" not in err and "SELECT" not in err
