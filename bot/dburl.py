@@ -11,6 +11,7 @@ postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -69,8 +70,11 @@ def _libpq_parse(raw: str) -> dict[str, str] | str:
     if "percent-encoded" in reason:
         return f"a % must start a percent-encoded byte such as %40; {ENCODE_HINT}"
     if "query parameter" in reason:
+        # The parameter's name, when it is a plain word: never a value, so never the password.
+        name = re.search(r'parameter: "([A-Za-z_]{1,40})"', reason)
+        which = f' "{name.group(1)}"' if name else ""
         return (
-            "libpq does not know one of its ?parameters; allowed are libpq's connection"
+            f"libpq does not know the ?parameter{which}; allowed are libpq's connection"
             " parameters such as sslmode, connect_timeout, application_name"
         )
     return f"libpq cannot parse it; {ENCODE_HINT}"

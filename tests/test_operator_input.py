@@ -40,7 +40,7 @@ HOSTILE = [
     (f"postgresql://bot:{SECRET}#x@127.0.0.1:1/delorg", "percent-encode the reserved"),
     (f"postgresql://bot:{SECRET}?x@127.0.0.1:1/delorg", "percent-encode the reserved"),
     (f"postgresql://bot:{SECRET} x@127.0.0.1:1/delorg", "no spaces or control characters"),
-    (f"postgresql://bot:{SECRET}@127.0.0.1:1/delorg?{SECRET}=1", "does not know one of its"),
+    (f"postgresql://bot:{SECRET}@127.0.0.1:1/delorg?{SECRET}=1", "does not know the ?parameter;"),
 ]
 
 
