@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from contextlib import ExitStack, closing
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -148,11 +148,15 @@ def run_audit(
             print("", file=out)
             _print_table(iter_events(conn, AuditFilter(request_id=args.request_id)), out, None)
             return 0
-        with ExitStack() as stack:
-            target = out
-            if args.output is not None:
-                target = stack.enter_context(args.output.open("w", encoding="utf-8", newline=""))
-            count = write_export(iter_events(conn, _filter(args)), target, args.format)
-        if args.output is not None:
-            print(f"wrote {count} events to {args.output}", file=sys.stderr)
+        if args.output is None:
+            write_export(iter_events(conn, _filter(args)), out, args.format)
+            return 0
+        try:
+            with args.output.open("w", encoding="utf-8", newline="") as target:
+                count = write_export(iter_events(conn, _filter(args)), target, args.format)
+        except OSError as error:  # no such directory, no permission, a directory, disk full
+            reason = error.strerror or type(error).__name__
+            print(f"delete-org-bot audit: cannot write {args.output}: {reason}", file=sys.stderr)
+            return 2
+        print(f"wrote {count} events to {args.output}", file=sys.stderr)
         return 0

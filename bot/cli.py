@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -286,4 +287,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace, Mapping[str, str] | None], int] = args.handler
-    return handler(args, environ)
+    try:
+        return handler(args, environ)
+    except KeyboardInterrupt:  # Ctrl-C in a tool (the app itself stops on SIGINT by itself)
+        print(f"\ndelete-org-bot {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader left early (`delete-org-bot audit export | head`)
+        devnull = os.open(os.devnull, os.O_WRONLY)  # and keep the final flush from failing
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1

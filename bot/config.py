@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.dburl import database_url_problem
 from bot.logredact import redact_database_url
 from bot.wording import plural
 
@@ -415,24 +416,9 @@ def _database_url(environ: Mapping[str, str], problems: list[str]) -> str | None
             " SQLite file, or DELETE_ORG_DATABASE_URL for PostgreSQL, not both"
         )
         return None
-    shape = (
-        "DELETE_ORG_DATABASE_URL must be a PostgreSQL URL such as"
-        " postgresql://USER:PASSWORD@HOST:5432/DBNAME"
-    )
-    parts = urlsplit(raw)
-    if parts.scheme not in ("postgresql", "postgres") or not raw.startswith(f"{parts.scheme}://"):
-        problems.append(f"{shape} (it must start with postgresql://)")
-        return None
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        problems.append(f"{shape} (the port must be a number from 1 to 65535)")
-        return None
-    if not raw.isprintable() or any(char.isspace() for char in raw):
-        problems.append(f"{shape} (no spaces or control characters; percent-encode them)")
-        return None
-    if not parts.hostname or not parts.path.strip("/"):
-        problems.append(f"{shape} (the host and the database name are required)")
+    problem = database_url_problem(raw)
+    if problem is not None:
+        problems.append(problem)
         return None
     return raw
 

@@ -40,7 +40,12 @@ _RESPONSE_URL = re.compile(
 _RESPONSE_URL_VALUE = re.compile(
     r"(response_url\\*[\"']?\s*[:=]\s*\\*[\"']?)[^\s\"'\\,}&]+", re.IGNORECASE
 )
-_DATABASE_PASSWORD = re.compile(r"(\bpostgres(?:ql)?://[^\s:/@]*:)[^\s@]*@", re.IGNORECASE)
+# The password of a postgresql:// URL: up to the LAST @ of the authority (a stray @ of the
+# password stays hidden), and the value of a ?password= (or &password=) query parameter.
+_DATABASE_PASSWORD = re.compile(r"(\bpostgres(?:ql)?://[^\s:/@?#]*:)[^\s/?#]*@", re.IGNORECASE)
+_DATABASE_QUERY_PASSWORD = re.compile(
+    r"(\bpostgres(?:ql)?://[^\s?#]*\?(?:[^\s#]*?&)?password=)[^\s&#]*", re.IGNORECASE
+)
 _SLACK_TOKEN = re.compile(r"\bx(?:ox[a-z]|app)-[A-Za-z0-9-]+")
 # Everything after the first body-like key of an SDK log line ("body: {...}", "json_body: ...").
 _BODY_TAIL = re.compile(
@@ -54,13 +59,16 @@ def scrub(text: str) -> str:
     """``text`` with response URLs and Slack tokens replaced (any logger's line)."""
     text = _RESPONSE_URL.sub(REDACTED_URL, text)
     text = _RESPONSE_URL_VALUE.sub(lambda m: m.group(1) + REDACTED_URL, text)
-    text = _DATABASE_PASSWORD.sub(r"\1***@", text)
+    text = redact_database_url(text)
     return _SLACK_TOKEN.sub(REDACTED_TOKEN, text)
 
 
 def redact_database_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: safe in messages and logs."""
-    return _DATABASE_PASSWORD.sub(r"\1***@", url)
+    """``url`` (or any text holding such URLs) with each ``postgresql://`` password replaced by
+    ``***``, the one before the host and a ``password=`` query parameter alike: safe in
+    messages and logs (libpq URIs: postgresql.org/docs/current/libpq-connect.html)."""
+    text = _DATABASE_PASSWORD.sub(r"\1***@", url)
+    return _DATABASE_QUERY_PASSWORD.sub(r"\1***", text)
 
 
 def drop_bodies(text: str) -> str:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import ConfigError, load_audit_settings
+from bot.dburl import POSTGRES_SCHEMES, database_url_problem
 from bot.logredact import redact_database_url
 from bot.wording import plural
-from storage.base import POSTGRES_SCHEMES
 
 SQLITE_SCHEME = "sqlite://"
 
@@ -94,10 +94,21 @@ def run_migrate(
             file=err,
         )
         return 2
+    problem = database_url_problem(target, "--to" if args.target else "DELETE_ORG_DATABASE_URL")
+    if problem is not None:
+        print(f"delete-org-bot migrate-db: {problem}", file=err)
+        return 2
     shown = redact_database_url(target)
     print(f"copying {source.absolute()} into {shown} (one transaction)", file=out)
     try:
         report = copy_sqlite_to_postgres(source, target, audit_key=audit_key)
+    except KeyboardInterrupt:  # the transaction was left by an exception: PostgreSQL rolls back
+        print(
+            "delete-org-bot migrate-db: interrupted (Ctrl-C) before the copy was committed:"
+            " it was rolled back and the PostgreSQL database is as it was; run migrate-db again",
+            file=err,
+        )
+        return 130
     except CopyRefused as error:
         print(f"delete-org-bot migrate-db: {error}", file=err)
         return 2

@@ -84,6 +84,21 @@ def rotate_key(config: Config, *, out: TextIO, err: TextIO) -> int:
     if config.database_url is None and not config.db_path.is_file():
         print(f"delete-org-bot: no database at {config.db_path}; nothing to rotate", file=err)
         return 2
+    if config.database_url is not None:
+        from storage.pg_backend import has_app_schema
+
+        try:
+            present = has_app_schema(config.database_url)
+        except StorageError as error:
+            print(f"delete-org-bot: {error}", file=err)
+            return 2
+        if not present:
+            print(
+                f"delete-org-bot: {config.database_shown} holds no delete-org-bot schema;"
+                " nothing to rotate (check that DELETE_ORG_DATABASE_URL names the app's database)",
+                file=err,
+            )
+            return 2
     keys = list(config.encryption_keys)
     key_file = (
         config.key_file if config.database_url is None and config.key_file.is_file() else None

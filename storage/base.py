@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.clock import from_iso, to_iso
 from bot.crypto import DecryptionError, TokenCipher
+from bot.dburl import POSTGRES_SCHEMES
 from storage.audit_chain import AUDIT_FIELDS, append_event
 from storage.dialect import Backend, Dialect, Executor
 from storage.model import (
@@ -36,7 +37,6 @@ AuditListener = Callable[[dict[str, Any]], None]
 """Called with an audit row's fields (``event``, ``at``, ``to_state``, ``detail`` …, as in
 ``storage.audit_chain.AUDIT_FIELDS``) after the transaction that wrote it committed."""
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 """A location starting with one of these is a PostgreSQL URL; anything else a SQLite file."""
 
 

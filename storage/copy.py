@@ -36,8 +36,8 @@ from sqlite_utils import Database
 from bot.logredact import redact_database_url
 from storage.audit_chain import Verification, verify_chain
 from storage.migrations import migrations
-from storage.model import SchemaTooNew, StorageError
-from storage.pg_backend import ServerCursors, single_transaction
+from storage.model import ForeignTable, SchemaTooNew, StorageError
+from storage.pg_backend import RIGHTS_HELP, ServerCursors, single_transaction
 from storage.pg_migrations import migrate as migrate_postgres
 from storage.sqlite_backend import SQLiteBackend
 
@@ -284,9 +284,10 @@ def copy_sqlite_to_postgres(
 
 def _refused_by_postgres(error: psycopg.Error, what: str) -> CopyFailed:
     reason = redact_database_url(" ".join(str(error).split()) or type(error).__name__)
+    rights = f"; {RIGHTS_HELP}" if isinstance(error, psycopg.errors.InsufficientPrivilege) else ""
     return CopyFailed(
         f"PostgreSQL refused {what} ({reason}): everything was rolled back, the PostgreSQL"
-        " database is as it was"
+        f" database is as it was{rights}"
     )
 
 
@@ -306,7 +307,7 @@ def _copy(
         with single_transaction(target_url) as tx:
             try:
                 target_migrated = tuple(migrate_postgres(tx, where))
-            except SchemaTooNew as error:
+            except (SchemaTooNew, ForeignTable) as error:
                 raise CopyRefused(str(error)) from None
             target, identity = _target_columns(tx, app_tables())
             _check_shapes(shape, target, source)

@@ -81,6 +81,20 @@ class SchemaTooNew(StorageError):
         self.unknown = unknown
 
 
+class ForeignTable(StorageError):
+    """The PostgreSQL database already has a table (or index) of a name the app's schema
+    creates, that the app's migrations did not record: most likely another application's
+    database. Nothing was changed (the migration's transaction is rolled back)."""
+
+    def __init__(self, where: object, what: str) -> None:
+        super().__init__(
+            f"the database {where} already has {what}, not made by delete-org-bot (another"
+            " application's database?): nothing was changed; give delete-org-bot a database of"
+            " its own (CREATE DATABASE delorg OWNER <user>) and point DELETE_ORG_DATABASE_URL"
+            " at it"
+        )
+
+
 class StoreUnavailable(StorageError):
     """The database cannot be used now: the PostgreSQL server is unreachable or refused the
     login, or (readiness probe) the SQLite file is gone, locked, unreadable or not a database.

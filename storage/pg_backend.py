@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from bot.dburl import database_url_problem
 from bot.logredact import redact_database_url
 from storage.ack_wait import connection_wait
 from storage.dialect import POSTGRESQL, to_pyformat
@@ -60,9 +61,35 @@ HELP = (
 )
 
 
+RIGHTS_HELP = (
+    "the user needs the right to create tables in the database's schema (make it the database's"
+    " owner: ALTER DATABASE <db> OWNER TO <user>; on PostgreSQL 15 the public schema no longer"
+    " lets every user create tables)"
+)
+
+
+def _help(error: psycopg.Error) -> str:
+    """What to check after ``error``: the user's rights, or the URL and the server."""
+    return RIGHTS_HELP if isinstance(error, psycopg.errors.InsufficientPrivilege) else HELP
+
+
+def _checked(url: str, error: type[Exception] = StoreUnavailable) -> str:
+    """``url`` as it may be shown (password redacted), once :func:`bot.dburl.database_url_problem`
+    found nothing wrong with it: libpq's own parse errors quote the URL, password included.
+
+    Raises:
+        error: what is wrong with ``url``, in words that quote no part of it.
+    """
+    problem = database_url_problem(url, "the PostgreSQL URL")
+    if problem is not None:
+        raise error(problem)
+    return redact_database_url(url)
+
+
 def _reason(error: BaseException) -> str:
-    """libpq's words, on one line (they name host and user, never the password)."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    """libpq's words, on one line (they name host and user, never the password: the URL was
+    checked by :func:`_checked` first), without the server's ``LINE 1: <our SQL> ^`` context."""
+    text = " ".join(str(error).split("\nLINE ")[0].split()) or type(error).__name__
     return redact_database_url(text)
 
 
@@ -131,15 +158,16 @@ class PostgresBackend:
     (``storage.pg_migrations``).
 
     Raises (when opened):
-        StoreUnavailable: the server cannot be reached or refused the login (the message names
-            the URL with its password redacted, and what to check).
+        StoreUnavailable: the URL is malformed (:func:`_checked`), the server cannot be reached
+            or refused the login (the message names the URL with its password redacted, and
+            what to check).
         SchemaTooNew: the database was migrated by a newer version of the app.
     """
 
     dialect = POSTGRESQL
 
     def __init__(self, url: str, *, max_connections: int = POOL_MAX_CONNECTIONS) -> None:
-        self.location: Path | str = redact_database_url(url)
+        self.location: Path | str = _checked(url)
         self._url = url
         try:
             with psycopg.connect(
@@ -149,7 +177,7 @@ class PostgresBackend:
                     migrate(_Transaction(conn), self.location)
         except psycopg.Error as error:  # unreachable, login refused, bad URL option, no rights
             raise StoreUnavailable(
-                f"cannot use PostgreSQL at {self.location}: {_reason(error)}; {HELP}"
+                f"cannot use PostgreSQL at {self.location}: {_reason(error)}; {_help(error)}"
             ) from None
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url,
@@ -287,10 +315,11 @@ def single_transaction(url: str) -> Iterator[_Transaction]:
     ``psycopg`` connection (``COPY``, server-side cursors).
 
     Raises:
-        StoreUnavailable: the server cannot be reached or refused the login (the message has
-            the URL with its password redacted), when connecting or meanwhile.
+        StoreUnavailable: the URL is malformed (:func:`_checked`), the server cannot be reached
+            or refused the login (the message has the URL with its password redacted), when
+            connecting or meanwhile.
     """
-    where = redact_database_url(url)
+    where = _checked(url)
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
     except psycopg.Error as error:
@@ -312,10 +341,11 @@ def open_readonly(url: str, error: type[Exception]) -> _ReadOnlySession:
     """A read-only session on the database at ``url`` for the ``audit`` commands.
 
     Raises:
-        error: (the caller's class) the server cannot be reached, or the database has no audit
-            chain (never migrated). The message has the URL with its password redacted.
+        error: (the caller's class) the URL is malformed, the server cannot be reached, or
+            the database has no audit chain (never migrated). The message has the URL with its
+            password redacted.
     """
-    where = redact_database_url(url)
+    where = _checked(url, error)
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
     except psycopg.OperationalError as failure:
@@ -336,9 +366,10 @@ def probe(url: str) -> str:
     --online``). Returns the ``server_version`` setting, e.g. ``15.8``.
 
     Raises:
-        StoreUnavailable: the server cannot be reached or refused the login.
+        StoreUnavailable: the URL is malformed (:func:`_checked`), the server cannot be reached
+            or refused the login.
     """
-    where = redact_database_url(url)
+    where = _checked(url)
     try:
         with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
             row = conn.execute("SHOW server_version").fetchone()
@@ -347,3 +378,23 @@ def probe(url: str) -> str:
             f"cannot use PostgreSQL at {where}: {_reason(error)}; {HELP}"
         ) from None
     return str(row[0]) if row else "?"
+
+
+def has_app_schema(url: str) -> bool:
+    """Whether the database at ``url`` holds the app's schema (its ``_migrations`` table), read
+    without changing anything: ``rotate-key`` must not create a schema in a database that was
+    never the app's.
+
+    Raises:
+        StoreUnavailable: the URL is malformed, or the server cannot be reached or refused
+            the login (the message has the URL with its password redacted).
+    """
+    where = _checked(url)
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
+            row = conn.execute("SELECT to_regclass('_migrations') IS NOT NULL").fetchone()
+    except psycopg.Error as error:
+        raise StoreUnavailable(
+            f"cannot use PostgreSQL at {where}: {_reason(error)}; {_help(error)}"
+        ) from None
+    return bool(row and row[0])

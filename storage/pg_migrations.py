@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+
 from bot.clock import to_iso, utcnow
 from storage.dialect import MIGRATION_LOCK_KEY
-from storage.model import SchemaTooNew
+from storage.model import ForeignTable, SchemaTooNew
 
 MIGRATION_SET = "delete_org_bot"
 Step = Callable[[Any], None]
@@ -214,6 +216,8 @@ def migrate(db: Any, where: str) -> list[str]:
     Raises:
         SchemaTooNew: ``_migrations`` names a step this version does not know (nothing is
             changed then).
+        ForeignTable: a step's table or index already exists without the step recorded
+            (another application's database); the caller's transaction must be rolled back.
     """
     db.execute("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK_KEY]).fetchall()
     db.execute(
@@ -230,10 +234,20 @@ def migrate(db: Any, where: str) -> list[str]:
     for name, fn in STEPS:
         if name in applied:
             continue
-        fn(db)
+        try:
+            fn(db)
+        except (psycopg.errors.DuplicateTable, psycopg.errors.DuplicateObject) as error:
+            raise ForeignTable(where, _what(error)) from None
         db.execute(
             "INSERT INTO _migrations (migration_set, name, applied_at) VALUES (?, ?, ?)",
             [MIGRATION_SET, name, to_iso(utcnow())],
         )
         done.append(name)
     return done
+
+
+def _what(error: psycopg.Error) -> str:
+    """What already exists, in PostgreSQL's words (``relation "links" already exists`` →
+    ``relation "links"``): a name of the app's schema, never a value."""
+    primary = error.diag.message_primary or "a table of the same name"
+    return primary.removesuffix(" already exists")

@@ -4,6 +4,7 @@ real PostgreSQL server (``tests/pg.py``), through the real CLI."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ import storage.copy
 from bot.cli import main
 from bot.crypto import TokenCipher
 from bot.migrate_cli import sqlite_path
-from storage import Store
+from storage import ForeignTable, Store, StoreUnavailable
 from storage.migrations import migrations
 from tests.backends import raw_rows, raw_write
 
@@ -393,3 +394,62 @@ def test_other_tables_of_the_target_database_are_left_alone(
     assert main(["migrate-db", "--from", str(source), "--to", pg_url], _environ()) == 0
     assert "reports" not in capsys.readouterr().out
     assert raw_rows(pg_url, "SELECT * FROM reports") == [(1, "quarterly")]
+
+
+def test_ctrl_c_mid_copy_rolls_back_says_so_and_a_rerun_copies(
+    source: Path, pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches = storage.copy._source_batches
+    copied: list[str] = []
+
+    def interrupted_after_one_table(conn: Any, table: str, *args: Any) -> Iterator[list[Any]]:
+        if copied:
+            raise KeyboardInterrupt  # SIGINT while the copy runs
+        copied.append(table)
+        yield from batches(conn, table, *args)
+
+    monkeypatch.setattr(storage.copy, "_source_batches", interrupted_after_one_table)
+    url = _with_password(pg_url)
+    assert main(["migrate-db", "--from", str(source), "--to", url], _environ()) == 130
+    out, err = capsys.readouterr()
+    assert "interrupted (Ctrl-C) before the copy was committed" in err
+    assert "run migrate-db again" in err and "Traceback" not in err
+    assert PASSWORD not in out + err
+    assert _tables(pg_url) == set()  # the schema too: nothing half-changed
+    monkeypatch.setattr(storage.copy, "_source_batches", batches)
+    assert main(["migrate-db", "--from", str(source), "--to", url], _environ()) == 0
+    assert "counts equal" in capsys.readouterr().out
+
+
+def test_another_applications_database_is_refused_by_the_app_and_by_migrate_db(
+    source: Path, pg_url: str, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its own ``links`` table: the app's schema cannot be made there, and nothing is."""
+    raw_write(pg_url, "CREATE TABLE links (id integer PRIMARY KEY, href text)")
+    raw_write(pg_url, "INSERT INTO links VALUES (1, 'https://example.com/')")
+    expected = 'already has relation "links", not made by delete-org-bot'
+    with pytest.raises(ForeignTable, match=expected):
+        _open(_with_password(pg_url), key)
+    assert main(["migrate-db", "--from", str(source), "--to", _with_password(pg_url)], {}) == 2
+    out, err = capsys.readouterr()
+    assert expected in err and "give delete-org-bot a database of its own" in err
+    assert PASSWORD not in out + err
+    assert _tables(pg_url) == {"links"}
+    assert raw_rows(pg_url, "SELECT * FROM links") == [(1, "https://example.com/")]
+
+
+def test_a_user_without_create_rights_is_told_what_right_it_needs(
+    source: Path, pg_url: str, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL 15: the public schema lets only the database's owner create tables."""
+    role = f"norights{uuid.uuid4().hex[:8]}"
+    raw_write(pg_url, f"CREATE ROLE {role} LOGIN")
+    url = _with_password(pg_url).replace("postgresql://postgres:", f"postgresql://{role}:")
+    expected = "the user needs the right to create tables in the database's schema"
+    with pytest.raises(StoreUnavailable, match=expected):
+        _open(url, key)
+    assert main(["migrate-db", "--from", str(source), "--to", url], _environ()) == 1
+    out, err = capsys.readouterr()
+    assert expected in err and "everything was rolled back" in err
+    assert PASSWORD not in out + err
+    assert _tables(pg_url) == set()

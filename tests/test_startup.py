@@ -118,17 +118,31 @@ def test_postgresql_migrated_by_a_newer_version_is_refused_at_start_up(
     assert "m999_from_the_future" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("option", "code", "said"),
+    [
+        # libpq cannot parse it: refused with the configuration, before anything starts.
+        ("?sslmod=x", 2, 'libpq does not know the ?parameter "sslmod"'),
+        # libpq parses it, then refuses the value when connecting: a start-up error.
+        ("?sslmode=bogus", 1, "cannot use PostgreSQL at"),
+    ],
+)
 def test_a_bad_database_url_option_is_a_clear_start_up_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], pg_url: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    pg_url: str,
+    option: str,
+    code: int,
+    said: str,
 ) -> None:
     with FakeSlack(signing_secret=SIGNING_SECRET) as slack:
-        environ = _environ(tmp_path, slack.api_url, DELETE_ORG_DATABASE_URL=pg_url + "?sslmod=x")
+        environ = _environ(tmp_path, slack.api_url, DELETE_ORG_DATABASE_URL=pg_url + option)
         del environ["DELETE_ORG_DB"]
         environ["DELETE_ORG_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
-        assert main([], environ=environ) == 1
+        assert main([], environ=environ) == code
     err = capsys.readouterr().err
-    problem = next(line for line in err.splitlines() if "cannot start" in line)
-    assert "cannot use PostgreSQL at" in problem and "sslmod" in problem
+    problem = next(line for line in err.splitlines() if said in line)
+    assert option[1:7] in problem
     assert "Traceback" not in err
 
 
