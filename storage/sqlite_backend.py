@@ -38,7 +38,7 @@ class SQLiteBackend:
         self.path = Path(path)
         self.location: Path | str = self.path
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
         db = self.reader()
         # Several processes may open a fresh file at once: take the write lock before anything
@@ -78,7 +78,7 @@ class SQLiteBackend:
             db = Database(conn, execute_plugins=False)
             self._local.db = db
             with self._all_lock:
-                self._all.append(conn)
+                self._all.append((threading.current_thread(), conn))
         return db
 
     @contextmanager
@@ -120,12 +120,21 @@ class SQLiteBackend:
         return applied, pending
 
     def close(self) -> None:
-        """Close every connection this backend opened, in every thread."""
+        """Close every connection this backend opened, in every thread, without pulling one
+        from under a thread that may be using it: ``sqlite3`` crashes the process (a
+        segmentation fault) when a connection is closed while another thread runs a
+        statement on it. So this thread's connections and those of finished threads are
+        closed now; a live thread's is only let go (its thread-local copy goes with the old
+        ``threading.local``), and Python's garbage collector closes it once no thread holds it
+        any more. A thread that uses the backend afterwards gets a new connection."""
         with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+            owned, self._all = self._all, []
         self._local = threading.local()
+        me = threading.current_thread()
+        for owner, conn in owned:
+            if owner is me or not owner.is_alive():
+                conn.close()
+        owned.clear()
 
 
 def migrate(db: Database, where: Path | str) -> None:
