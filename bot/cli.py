@@ -88,9 +88,11 @@ def run(config: Config) -> int:
             side_thread = ServerThread(server, name="http").start()
             handler = socket_mode_handler(runtime)
             logger.info(
-                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz and /metrics",
+                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz and /metrics;"
+                " database %s",
                 config.host,
                 side_thread.port,
+                config.database_shown,
                 extra=log_fields("ready"),
             )
             try:
@@ -100,10 +102,11 @@ def run(config: Config) -> int:
                 side_thread.stop()
         else:
             logger.info(
-                "delete-org-bot ready: HTTP on %s:%s%s",
+                "delete-org-bot ready: HTTP on %s:%s%s; database %s",
                 config.host,
                 server.effective_port,  # type: ignore[union-attr]
                 EVENTS_PATH,
+                config.database_shown,
                 extra=log_fields("ready"),
             )
             server.run()

@@ -69,6 +69,7 @@ def test_real_process_serves_the_flow_and_stops_cleanly_on_sigterm(tmp_path: Pat
         assert "Traceback" not in err
         assert tokens["admin_us"] not in err + out
         assert "ready: HTTP on 127.0.0.1" in err
+        assert f"; database {tmp_path / 'bot.db'}" in err  # which store this process uses
 
 
 def test_check_config_validates_the_policy_file(

@@ -392,6 +392,7 @@ def test_real_process_readyz_follows_the_postgresql_database(
     assert "shutdown: the database is unreachable" in err and "Traceback" not in err
     assert proc.returncode == 0
     assert PASSWORD not in err
+    assert "; database postgresql://postgres:***@127.0.0.1:" in err  # the ready line
 
 
 def test_socket_mode_server_serves_readyz(
