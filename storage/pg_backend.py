@@ -361,23 +361,34 @@ def open_readonly(url: str, error: type[Exception]) -> _ReadOnlySession:
     return _ReadOnlySession(conn)
 
 
+def _ask(url: str, sql: str) -> Any:
+    """The first column of the first row of ``sql`` on a connection of its own (autocommit,
+    no transaction left open), or None when there is no row.
+
+    Raises:
+        StoreUnavailable: the URL is malformed (:func:`_checked`), the server cannot be reached
+            or refused the login (the message has the URL with its password redacted).
+    """
+    where = _checked(url)
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
+            row = conn.execute(sql).fetchone()
+    except psycopg.Error as error:
+        raise StoreUnavailable(
+            f"cannot use PostgreSQL at {where}: {_reason(error)}; {_help(error)}"
+        ) from None
+    return row[0] if row else None
+
+
 def probe(url: str) -> str:
     """Connect to ``url`` and ask the server's version, changing nothing (``check-config
     --online``). Returns the ``server_version`` setting, e.g. ``15.8``.
 
     Raises:
-        StoreUnavailable: the URL is malformed (:func:`_checked`), the server cannot be reached
-            or refused the login.
+        StoreUnavailable: see :func:`_ask`.
     """
-    where = _checked(url)
-    try:
-        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-    except psycopg.Error as error:
-        raise StoreUnavailable(
-            f"cannot use PostgreSQL at {where}: {_reason(error)}; {HELP}"
-        ) from None
-    return str(row[0]) if row else "?"
+    version = _ask(url, "SHOW server_version")
+    return "?" if version is None else str(version)
 
 
 def has_app_schema(url: str) -> bool:
@@ -386,15 +397,6 @@ def has_app_schema(url: str) -> bool:
     never the app's.
 
     Raises:
-        StoreUnavailable: the URL is malformed, or the server cannot be reached or refused
-            the login (the message has the URL with its password redacted).
+        StoreUnavailable: see :func:`_ask`.
     """
-    where = _checked(url)
-    try:
-        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
-            row = conn.execute("SELECT to_regclass('_migrations') IS NOT NULL").fetchone()
-    except psycopg.Error as error:
-        raise StoreUnavailable(
-            f"cannot use PostgreSQL at {where}: {_reason(error)}; {_help(error)}"
-        ) from None
-    return bool(row and row[0])
+    return bool(_ask(url, "SELECT to_regclass('_migrations') IS NOT NULL"))
