@@ -178,3 +178,39 @@ def test_the_health_check_hits_a_route_the_app_serves() -> None:
     assert b"".join(body) == b"ok"
     # the replicas keep the image's check (compose does not replace it)
     assert all("healthcheck" not in service for service in _app_services().values())
+
+
+def _env_file_example() -> dict[str, str]:
+    """The assignments ``.env.example`` makes (uncommented ``KEY=value`` lines): what a
+    ``.env`` copied from it gives the containers before the secrets are filled in."""
+    values: dict[str, str] = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def test_each_replica_as_compose_starts_it_has_a_valid_configuration_on_postgresql(
+    tmp_path: Path,
+) -> None:
+    """What a replica of compose.yaml sees, in compose's order of precedence (the image's
+    ``ENV``, then ``env_file: .env`` as copied from ``.env.example`` with its secrets filled
+    in, then the service's ``environment``), is a configuration the app accepts, on
+    PostgreSQL: the image's and the example's SQLite ``DELETE_ORG_DB`` must not conflict with
+    the ``DELETE_ORG_DATABASE_URL`` compose sets (they did: "both are set", exit 2)."""
+    from cryptography.fernet import Fernet
+
+    from bot.config import load_config
+
+    secrets = {
+        "SLACK_BOT_TOKEN": "xoxb-test-compose",
+        "SLACK_SIGNING_SECRET": "compose-test-signing-secret",
+        "DELETE_ORG_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "PGPASSWORD": "compose-test-password",
+    }
+    for name, service in _app_services().items():
+        environ = {**_dockerfile_env(), **_env_file_example(), **secrets, **_environment(service)}
+        config = load_config(environ)
+        assert config.database_url, name
+        assert config.database_url.startswith("postgresql://"), name
