@@ -88,7 +88,7 @@ def run(config: Config) -> int:
             side_thread = ServerThread(server, name="http").start()
             handler = socket_mode_handler(runtime)
             logger.info(
-                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz and /metrics;"
+                "delete-org-bot ready (Socket Mode); HTTP on %s:%s for /healthz, /readyz, /metrics;"
                 " database %s",
                 config.host,
                 side_thread.port,
