@@ -156,14 +156,15 @@ class Runtime:
         """Flush due outbox items, then mark this process stopped (also when the flush failed
         otherwise). With the database unreachable (``StoreUnavailable``) the mark is not
         tried: it would wait for the database a second time, past a deploy's grace period."""
+        database_gone = False
         try:
             self.flow.outbox.deliver_due()
         except StoreUnavailable:
+            database_gone = True
             raise
-        except BaseException:
-            self.deps.store.stop_instance(self.deps.instance_id, self.deps.clock())
-            raise
-        self.deps.store.stop_instance(self.deps.instance_id, self.deps.clock())
+        finally:
+            if not database_gone:
+                self.deps.store.stop_instance(self.deps.instance_id, self.deps.clock())
 
 
 def make_slack_client(config: Config, *, observer: RetryHandler | None = None) -> WebClient:

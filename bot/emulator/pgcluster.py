@@ -154,7 +154,7 @@ def start_cluster(*, max_connections: int = 400) -> PgCluster | None:
             f"-c unix_socket_directories={base} -c max_connections={max_connections}"
         )
         cluster.start()
-    except BaseException:
+    except (OSError, subprocess.SubprocessError):
         shutil.rmtree(base, ignore_errors=True)
         raise
     return cluster
