@@ -12,10 +12,18 @@ postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 """The two schemes libpq accepts for a URI."""
+
+
+def is_postgres_url(location: object) -> TypeGuard[str]:
+    """True when ``location`` (a store location: a SQLite path or a URL) names PostgreSQL,
+    i.e. is a string starting with one of :data:`POSTGRES_SCHEMES`."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
 
 ENCODE_HINT = (
     "percent-encode the reserved characters of the user name and password:"

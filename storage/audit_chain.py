@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.clock import to_iso
+from bot.dburl import is_postgres_url
 from storage.dialect import Executor
 
 AUDIT_FIELDS = (
@@ -220,7 +221,7 @@ def open_readonly(location: Path | str) -> ReadOnlyDatabase:
         AuditReadError: no such file or server, or the database has no audit chain yet (start
             the app once, or open it with the app, to apply its migrations).
     """
-    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(location):
         from storage.pg_backend import open_readonly as open_postgres
 
         return open_postgres(location, AuditReadError)

@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.clock import from_iso, to_iso
 from bot.crypto import DecryptionError, TokenCipher
-from bot.dburl import POSTGRES_SCHEMES
+from bot.dburl import is_postgres_url
 from storage.audit_chain import AUDIT_FIELDS, append_event
 from storage.dialect import Backend, Dialect, Executor
 from storage.model import (
@@ -29,7 +29,7 @@ from storage.model import (
 from storage.oauth import OAuthRecords
 from storage.sqlite_backend import BUSY_TIMEOUT_SECONDS, SQLiteBackend
 
-__all__ = ["BUSY_TIMEOUT_SECONDS", "POSTGRES_SCHEMES", "AuditListener", "StoreBase", "open_backend"]
+__all__ = ["BUSY_TIMEOUT_SECONDS", "AuditListener", "StoreBase", "open_backend"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ AuditListener = Callable[[dict[str, Any]], None]
 def open_backend(location: Path | str) -> Backend:
     """The backend for ``location``: a ``postgresql://`` URL, or a SQLite file path. Opening
     migrates the database (see each backend for what it raises)."""
-    if isinstance(location, str) and location.startswith(POSTGRES_SCHEMES):
+    if is_postgres_url(location):
         from storage.pg_backend import PostgresBackend
 
         return PostgresBackend(location)
